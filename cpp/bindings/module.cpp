@@ -1,0 +1,6 @@
+#include "register.hpp"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "icas C++ kernels (OpenMP). Use the wrappers in icas.similarity.";
+    icas::bind::register_core(m);
+}

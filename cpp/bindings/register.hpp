@@ -1,0 +1,7 @@
+#pragma once
+// One registration function per area; module.cpp calls them all.
+#include <pybind11/pybind11.h>
+
+namespace icas::bind {
+void register_core(pybind11::module_& m);
+}  // namespace icas::bind
