@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "immunohistochemistry")
+PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry")
 
 
 def load_photos() -> list[np.ndarray]:

@@ -1,0 +1,5 @@
+import sys
+
+from icas.cli import cluster_main
+
+sys.exit(cluster_main())

@@ -1,0 +1,45 @@
+"""Per-batch similarity checkpoints: a killed run resumes without recomputing
+finished batches. One JSON file per batch, written atomically; it is used only
+if the batch's files, method and parameters are the same as now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from icas.cluster.output import write_json
+
+
+def path_for(out_dir: Path, batch: int) -> Path:
+    return Path(out_dir) / "checkpoints" / f"batch_{batch}.json"
+
+
+def save(out_dir: Path, batch: int, key: dict, paths: list[str], skipped: list[tuple[str, str]],
+         edges: np.ndarray, scores: np.ndarray) -> None:
+    p = path_for(out_dir, batch)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_json(p, {
+        "key": key,
+        "paths": paths,
+        "skipped": [list(s) for s in skipped],
+        "edges": np.asarray(edges).tolist(),
+        "scores": [float(s) for s in np.asarray(scores)],
+    })
+
+
+def load(out_dir: Path, batch: int, key: dict):
+    """(paths, skipped, edges, scores) if a checkpoint with this key exists, else None."""
+    p = path_for(out_dir, batch)
+    if not p.exists():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None  # a torn checkpoint is recomputed
+    if data.get("key") != key:
+        return None
+    edges = np.asarray(data["edges"], dtype=np.int64).reshape(-1, 2)
+    scores = np.asarray(data["scores"], dtype=np.float32)
+    return data["paths"], [tuple(s) for s in data["skipped"]], edges, scores
