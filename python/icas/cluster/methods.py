@@ -71,3 +71,24 @@ def pairs(fs: FeatureSet, threshold: float, *, groups=None, n_threads=None):
     if len(fs) < 2:
         return np.empty((0, 2), np.int64), np.empty(0, np.float32)
     return fn(*fs.arrays, threshold, groups=groups, n_threads=n_threads)
+
+
+@dataclass
+class Extracted:
+    """Features of the images that could be read, and the files that could not."""
+
+    features: FeatureSet
+    paths: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def extract(paths: list[str], method: str, *, size=None, scale=None, n_threads=None,
+            progress=False, **params) -> Extracted:
+    """Read images and compute the method's features (in parallel)."""
+    from icas import features
+
+    res = features.extract(paths, method, size=size, scale=scale, n_threads=n_threads,
+                           progress=progress, **params)
+    arrays = (res.descriptors, res.offsets) if method == "orb" else (res.data,)
+    return Extracted(FeatureSet(method, arrays), [str(p) for p in res.paths],
+                     [(str(p), str(r)) for p, r in res.skipped])
