@@ -12,6 +12,15 @@ from icas.cluster.methods import DEFAULT_THRESHOLDS, METHODS
 log = logging.getLogger("icas")
 
 
+def _threshold(text: str):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _cluster_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="icas-cluster",
@@ -24,8 +33,9 @@ def _cluster_parser() -> argparse.ArgumentParser:
     p.add_argument("--undo", type=Path, metavar="OUT",
                    help="reverse the transfers of the run that wrote OUT (moved files go back)")
     p.add_argument("--method", choices=METHODS, default="imagehash")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="similarity >= threshold links two images; default per method: "
+    p.add_argument("--threshold", type=_threshold, default=None,
+                   help="similarity >= threshold links two images, or 'auto' (chosen from a "
+                   "sample and printed); default per method: "
                    + ", ".join(f"{m} {t}" for m, t in DEFAULT_THRESHOLDS.items()))
     p.add_argument("--batch-size", type=int, default=1000)
     g = p.add_mutually_exclusive_group()

@@ -16,6 +16,8 @@ from icas.chaining import connected_components
 from icas.cluster import batches as _batches
 from icas.cluster import checkpoint, output
 from icas.cluster.links import weakest_links
+from icas.cluster.report import write_report
+from icas.cluster.threshold import auto_threshold, sample_indices
 from icas.cluster.methods import (
     DEFAULT_THRESHOLDS,
     FeatureSet,
@@ -47,6 +49,7 @@ class ClusterResult:
     representatives: set[str]
     weakest_link: dict[int, float]
     skipped: list[tuple[str, str]]
+    destinations: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -107,12 +110,13 @@ class Clusteror:
     """Sort a folder of images into folders of similar images.
 
     Parameters mirror the original tool: ``images_folder_path``, ``method``
-    (imagehash, ssim, tm, orb, minhash), ``batch_size``, ``threshold`` (None:
-    the method's default), ``num_of_threads``, ``size=(w, h)`` or
+    (imagehash, ssim, tm, orb, minhash), ``batch_size``, ``threshold`` (a
+    number; None: the method's default; ``"auto"``: chosen from a sample, see
+    :mod:`icas.cluster.threshold`), ``num_of_threads``, ``size=(w, h)`` or
     ``scale=(fx, fy)``, ``option`` (full, dontmerge, merge), ``transfer``
     (copy, move, symlink, hardlink), ``overwrite``; plus ``out`` (default
     ``<input>_clustered`` beside the input), ``order`` (size or name),
-    ``resume``, ``progress`` and method parameters (``hash_size``,
+    ``resume``, ``progress``, ``report`` (write report.html) and method parameters (``hash_size``,
     ``highfreq_factor``, ``nfeatures``, ``num_perm``...).
 
     Calling the object or :meth:`process` runs everything and returns a
@@ -122,7 +126,7 @@ class Clusteror:
     def __init__(self, images_folder_path, method="imagehash", batch_size=1000, threshold=None,
                  num_of_threads=None, size=None, scale=None, option="full", transfer="copy",
                  overwrite=False, *, out=None, order="size", resume=False, progress=True,
-                 recursive=False, **method_params):
+                 recursive=False, report=True, **method_params):
         self.images_folder_path = images_folder_path
         self.method = method
         self.batch_size = batch_size
@@ -138,6 +142,7 @@ class Clusteror:
         self.resume = resume
         self.progress = progress
         self.recursive = recursive
+        self.report = report
         self.method_params = method_params
 
     def __call__(self) -> ClusterResult:
@@ -155,6 +160,8 @@ class Clusteror:
             raise ValueError("give size or scale, not both")
         _validate.threads(self.num_of_threads)
         t = DEFAULT_THRESHOLDS[self.method] if self.threshold is None else self.threshold
+        if t == "auto":
+            return "auto"
         lo, hi = threshold_range(self.method)
         return _validate.threshold(t, low=lo, high=hi)
 
@@ -179,6 +186,16 @@ class Clusteror:
     def _key(self, threshold: float, paths: list[str]) -> dict:
         return {"method": self.method, "threshold": threshold, "size": self.size,
                 "scale": self.scale, "params": self.method_params, "files": paths}
+
+    def _auto_threshold(self, files: list[str], timings: dict) -> float:
+        t = time.perf_counter()
+        sample = [files[i] for i in sample_indices(len(files))]
+        res = self._features(sample, timings)
+        value = auto_threshold(res.features, self.method, n_threads=self.num_of_threads)
+        timings["threshold"] = time.perf_counter() - t
+        log.info("auto threshold for %s on %d sampled images: %.4f",
+                    self.method, len(res.paths), value)
+        return value
 
     # -- stages -----------------------------------------------------------
     def _run_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
@@ -221,6 +238,8 @@ class Clusteror:
         out_dir = output.prepare(src, Path(self.out) if self.out else output.default_out(src),
                                  overwrite=self.overwrite, resume=self.resume)
         ordered = [str(p) for p in _batches.order_files(files, self.order)]
+        if threshold == "auto":
+            threshold = self._auto_threshold(ordered, timings)
         results, skipped = [], []
         for index, chunk in enumerate(_batches.split(ordered, self.batch_size)):
             batch, sk = self._run_batch(index, chunk, threshold, out_dir, timings)
@@ -281,6 +300,9 @@ class Clusteror:
     def _merge_folder(self, src: Path, threshold: float, timings: dict, t0: float):
         """option='merge': merge an existing folder of batch folders."""
         parsed = _batches.read_batch_folders(src)
+        if threshold == "auto":
+            files = [str(p) for clusters, outl in parsed for p in [*sum(clusters, []), *outl]]
+            threshold = self._auto_threshold(files, timings)
         out_dir = output.prepare(src, Path(self.out) if self.out else
                                  src.with_name(src.resolve().name + "_merged"),
                                  overwrite=self.overwrite, resume=self.resume)
@@ -369,7 +391,11 @@ class Clusteror:
         timings["total"] = time.perf_counter() - t0
         result = ClusterResult(out_dir, self.method, threshold, labels, batch_of, reps,
                                {k: v for k, v in weak.items() if isinstance(k, int)},
-                               skipped, timings)
+                               skipped, {p: dest[p] for p in labels}, timings)
+        if self.report:
+            t = time.perf_counter()
+            write_report(result, n_threads=self.num_of_threads)
+            timings["report"] = time.perf_counter() - t
         output.write_json(out_dir / "summary.json", {
             "method": self.method, "threshold": threshold, "option": self.option,
             "images": len(labels), "clusters": len(result.clusters),

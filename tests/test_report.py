@@ -1,0 +1,61 @@
+"""The HTML report: content, thumbnails, and rendering in a real browser."""
+
+import html
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from icas.cluster import Clusteror
+from icas.demo import make_demo
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    demo = make_demo(tmp_path_factory.mktemp("demo"))
+    return Clusteror(demo, out=tmp_path_factory.mktemp("r") / "out", progress=False)()
+
+
+def test_report_lists_every_cluster_and_file(run):
+    text = (run.out_dir / "report.html").read_text(encoding="utf-8")
+    for k, members in run.clusters.items():
+        assert f"id='cluster-{k}'" in text
+        for p in members:
+            assert html.escape(Path(run.destinations[p]).name) in text
+    assert f"<td id='n-clusters'>{len(run.clusters)}</td>" in text
+    assert f"<td id='n-outliers'>{len(run.outliers)}</td>" in text
+    assert "notes.txt" in text  # skipped files with their reason
+    thumbs = re.findall(r'src="(thumbnails/[^"]+)"', text)
+    assert len(thumbs) == len(run.labels)
+    for t in thumbs:
+        img = cv2.imread(str(run.out_dir / t))
+        assert img is not None and max(img.shape[:2]) <= 128
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (CI installs it)")
+def test_report_renders_in_chromium(run, tmp_path):
+    url = (run.out_dir / "report.html").as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             f"--user-data-dir={tempfile.mkdtemp()}", "--window-size=1200,1600"]
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120).stdout
+    for k in run.clusters:
+        assert f'id="cluster-{k}"' in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([_chromium(), *flags, f"--screenshot={shot}", url], capture_output=True,
+                   timeout=120)
+    img = cv2.imread(str(shot))
+    assert img is not None
+    # Thumbnails of photos rendered: many distinct colours, not a blank page.
+    colours = np.unique(img.reshape(-1, 3) // 8, axis=0)
+    assert len(colours) > 500
