@@ -117,9 +117,10 @@ void register_orb(py::module_& m) {
     m.def("orb_cross", &cross, py::arg("desc_a").noconvert(), py::arg("off_a").noconvert(),
           py::arg("desc_b").noconvert(), py::arg("off_b").noconvert(), py::arg("n_threads") = 0,
           "ORB similarity of images of A x images of B: (na, nb) float64.");
-    m.def("orb_pairs", &pairs, py::arg("descriptors").noconvert(), py::arg("offsets").noconvert(),
-          py::arg("threshold"), py::arg("groups").noconvert() = py::none(), py::arg("n_threads") = 0,
-          "Pairs i < j with ORB similarity >= threshold: (edges (m, 2) int64, scores (m,) float32).");
+    m.def(
+        "orb_pairs", &pairs, py::arg("descriptors").noconvert(), py::arg("offsets").noconvert(),
+        py::arg("threshold"), py::arg("groups").noconvert() = py::none(), py::arg("n_threads") = 0,
+        "Pairs i < j with ORB similarity >= threshold: (edges (m, 2) int64, scores (m,) float32).");
     m.def("orb_components", &components, py::arg("descriptors").noconvert(),
           py::arg("offsets").noconvert(), py::arg("threshold"),
           py::arg("groups").noconvert() = py::none(), py::arg("n_threads") = 0,

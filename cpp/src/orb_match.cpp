@@ -35,8 +35,8 @@ namespace icas {
 namespace {
 
 constexpr uint64_t kNoKey = ~uint64_t{0};
-constexpr int64_t kWords = 4;                    // 64-bit words per descriptor
-constexpr int64_t kLanes = 8;                    // train descriptors per packed block
+constexpr int64_t kWords = 4;                     // 64-bit words per descriptor
+constexpr int64_t kLanes = 8;                     // train descriptors per packed block
 constexpr int64_t kBlockWords = kWords * kLanes;  // uint64 per packed block
 
 std::atomic<bool> g_force_portable{false};
@@ -221,8 +221,9 @@ double similarity_from_keys(const Key* rowkey, int64_t na, const Key* colkey) {
 
 /// The matches themselves, in query order.
 template <class Key, int Shift>
-void matches_from_keys(const Key* rowkey, int64_t na, const Key* colkey, std::vector<int64_t>& query,
-                       std::vector<int64_t>& train, std::vector<int32_t>& distance) {
+void matches_from_keys(const Key* rowkey, int64_t na, const Key* colkey,
+                       std::vector<int64_t>& query, std::vector<int64_t>& train,
+                       std::vector<int32_t>& distance) {
     constexpr Key kIndex = (Key{1} << Shift) - 1;
     for (int64_t i = 0; i < na; ++i) {
         const Key j = rowkey[i] & kIndex;
@@ -236,7 +237,7 @@ void matches_from_keys(const Key* rowkey, int64_t na, const Key* colkey, std::ve
 struct Scratch {
     std::vector<uint32_t> rowkey32, colkey32;  // vector kernel
     std::vector<uint64_t> rowkey64, colkey64;  // portable kernel
-    bool vector = false;                        // which pair holds the last keys
+    bool vector = false;                       // which pair holds the last keys
 
     template <class T>
     static T* fit(std::vector<T>& v, int64_t n) {
@@ -261,7 +262,8 @@ public:
             group_start_[i + 1] = group_start_[i] + groups_of(images.count(i));
         pack_.resize(static_cast<size_t>(group_start_[images.n] * kGroupWords));
         for (int64_t i = 0; i < images.n; ++i)
-            pack_rows(images.rows(i), images.count(i), pack_.data() + group_start_[i] * kGroupWords);
+            pack_rows(images.rows(i), images.count(i),
+                      pack_.data() + group_start_[i] * kGroupWords);
     }
 
     /// First-minimum keys of query rows a (na, 32) against train image j, left
@@ -272,7 +274,8 @@ public:
         if (simd_ && na <= kMaxVectorRows && nb <= kMaxVectorRows) {
             s.vector = true;
             keys_vpopcntdq(a, na, pack_.data() + group_start_[j] * kGroupWords, nb,
-                           Scratch::fit(s.rowkey32, na), Scratch::fit(s.colkey32, groups_of(nb) * kGroup));
+                           Scratch::fit(s.rowkey32, na),
+                           Scratch::fit(s.colkey32, groups_of(nb) * kGroup));
             return;
         }
 #endif
@@ -285,7 +288,8 @@ public:
         if (na == 0 || images_.count(j) == 0) return 0.0;
         Scratch& s = thread_scratch();
         keys(a, na, j, s);
-        if (s.vector) return similarity_from_keys<uint32_t, 16>(s.rowkey32.data(), na, s.colkey32.data());
+        if (s.vector)
+            return similarity_from_keys<uint32_t, 16>(s.rowkey32.data(), na, s.colkey32.data());
         return similarity_from_keys<uint64_t, 32>(s.rowkey64.data(), na, s.colkey64.data());
     }
 
@@ -310,7 +314,8 @@ OrbImages single_image(const uint8_t* rows, int64_t n, const int64_t* offsets) {
 void check_orb_offsets(const int64_t* offsets, int64_t n_offsets, int64_t total,
                        const std::string& name) {
     if (n_offsets < 1)
-        throw std::invalid_argument(name + " must have shape (n + 1,) with at least 1 item, got (0,)");
+        throw std::invalid_argument(name +
+                                    " must have shape (n + 1,) with at least 1 item, got (0,)");
     if (offsets[0] != 0)
         throw std::invalid_argument(name + "[0] must be 0, got " + std::to_string(offsets[0]));
     for (int64_t i = 0; i + 1 < n_offsets; ++i) {
@@ -338,9 +343,11 @@ void orb_matches(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb,
     Scratch s;
     ts.keys(a, na, 0, s);
     if (s.vector)
-        matches_from_keys<uint32_t, 16>(s.rowkey32.data(), na, s.colkey32.data(), query, train, distance);
+        matches_from_keys<uint32_t, 16>(s.rowkey32.data(), na, s.colkey32.data(), query, train,
+                                        distance);
     else
-        matches_from_keys<uint64_t, 32>(s.rowkey64.data(), na, s.colkey64.data(), query, train, distance);
+        matches_from_keys<uint64_t, 32>(s.rowkey64.data(), na, s.colkey64.data(), query, train,
+                                        distance);
 }
 
 double orb_similarity(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb) {
@@ -352,7 +359,9 @@ double orb_similarity(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb
 
 void orb_matrix(const OrbImages& images, double* out, int n_threads) {
     const TrainSet ts(images);
-    auto sim = [&](int64_t i, int64_t j) { return ts.similarity(images.rows(i), images.count(i), j); };
+    auto sim = [&](int64_t i, int64_t j) {
+        return ts.similarity(images.rows(i), images.count(i), j);
+    };
     pairs_matrix<double>(images.n, sim, /*symmetric=*/true, out, n_threads);
 }
 
@@ -364,13 +373,17 @@ void orb_cross(const OrbImages& a, const OrbImages& b, double* out, int n_thread
 
 Edges orb_pairs(const OrbImages& images, const PairOptions& opt) {
     const TrainSet ts(images);
-    auto sim = [&](int64_t i, int64_t j) { return ts.similarity(images.rows(i), images.count(i), j); };
+    auto sim = [&](int64_t i, int64_t j) {
+        return ts.similarity(images.rows(i), images.count(i), j);
+    };
     return pairs_threshold(images.n, sim, opt);
 }
 
 void orb_components(const OrbImages& images, const PairOptions& opt, int64_t* labels) {
     const TrainSet ts(images);
-    auto sim = [&](int64_t i, int64_t j) { return ts.similarity(images.rows(i), images.count(i), j); };
+    auto sim = [&](int64_t i, int64_t j) {
+        return ts.similarity(images.rows(i), images.count(i), j);
+    };
     pairs_components(images.n, sim, opt, labels);
 }
 

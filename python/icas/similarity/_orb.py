@@ -40,7 +40,9 @@ def _images(descriptors, offsets, dname: str, oname: str) -> tuple[np.ndarray, n
         )
     offsets = v.array(offsets, name=oname, dtype=np.int64, ndim=1)
     if offsets.shape[0] < 1:
-        raise ValueError(f"{oname} must have shape (n + 1,) with n >= 0, got {v.shape_str(offsets)}")
+        raise ValueError(
+            f"{oname} must have shape (n + 1,) with n >= 0, got {v.shape_str(offsets)}"
+        )
     if offsets[0] != 0:
         raise ValueError(f"{oname}[0] must be 0, got {int(offsets[0])}")
     steps = np.diff(offsets)
