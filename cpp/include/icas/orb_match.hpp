@@ -4,12 +4,14 @@
 // rule "share of matches whose distance is < 0.75 x the largest match
 // distance", for all pairs of images at once.
 //
-// What OpenCV's crossCheck does (core batchDistance, OpenCV >= 3.4.4 / 4.0):
+// What OpenCV's crossCheck does (core batchDistance, since late 2018; checked
+// against cv2 5.x on real photos and on descriptors with many ties):
 // query descriptor q is matched to s = the FIRST train descriptor at minimum
 // Hamming distance from q, and kept only if q is the FIRST query descriptor at
 // minimum distance from s (mutual first nearest neighbours; ties go to the
 // lower index). Matches come in query order. The match set is the same with
-// the roles of the two images swapped, so the similarity is symmetric.
+// the roles of the two images swapped, so the similarity is symmetric. (Older
+// OpenCV did only the train-to-query half of the check: not symmetric.)
 //
 // The one deliberate deviation from the raw rule: when there are matches and
 // the largest match distance is 0 (every match is perfect, e.g. an image

@@ -3,9 +3,10 @@
 The similarity of two images is the share of their cross-checked matches whose
 distance is below 0.75 x the largest match distance, where the matches are
 exactly those of ``cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match``
-(OpenCV >= 3.4.4 / 4.0: mutual first nearest neighbours, ties to the lower
-index). Those matches do not depend on which image is the query, so the
-similarity is symmetric.
+(mutual first nearest neighbours, ties to the lower index: OpenCV's cross check
+since late 2018, checked against the installed cv2 5.x). Those matches do not
+depend on which image is the query, so the similarity is symmetric. (Older
+OpenCV kept only the train-to-query half of the check, which is not symmetric.)
 
 Rules at the edges:
 
