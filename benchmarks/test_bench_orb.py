@@ -1,7 +1,7 @@
 """ORB similarity: icas kernels vs cv2.BFMatcher(NORM_HAMMING, crossCheck=True) + the ratio rule.
 
 80 images of 256 x 256 derived from real photos (crops, re-encoding, brightness,
-blur, noise), ORB descriptors with OpenCV's defaults (500 features, about 380
+blur, noise), ORB descriptors with OpenCV's defaults (500 features, about 350
 per image here). The reference is the straightforward per-pair loop; it runs on
 a subset of pairs because it is slow, and every benchmark checks its result
 against it.
@@ -31,7 +31,7 @@ PER_PHOTO = 8
 SIZE = 256
 REFERENCE_PAIRS = 150
 THRESHOLD = 0.5
-GROUP = "orb similarity (80 images, ~380 descriptors)"
+GROUP = "orb similarity (80 images, ~350 descriptors)"
 
 BF = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
 
