@@ -20,4 +20,7 @@ which honours ``OMP_NUM_THREADS``; -1: all cores).
 
 from __future__ import annotations
 
+from icas.similarity._orb import orb_components, orb_cross, orb_matrix, orb_pairs
+
 __all__: list[str] = []
+__all__ += ["orb_components", "orb_cross", "orb_matrix", "orb_pairs"]
