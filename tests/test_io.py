@@ -64,7 +64,8 @@ def png_with_size(width: int, height: int) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return sig + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    idat = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    return sig + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,8 @@ def photo(photos) -> np.ndarray:
 
 def test_list_images_sorted_filtered(tmp_path, photo):
     jpg = encode(photo, "JPEG")
-    for name in ["b.jpg", "a.PNG", "C.Jpeg", "z.tif", "é.webp", "a b.jpg", "notes.txt", ".hidden.jpg"]:
+    names = ["b.jpg", "a.PNG", "C.Jpeg", "z.tif", "é.webp", "a b.jpg", "notes.txt", ".hidden.jpg"]
+    for name in names:
         write(tmp_path / name, jpg)
     (tmp_path / "folder.jpg").mkdir()
     sub = tmp_path / "sub"
@@ -95,7 +97,8 @@ def test_list_images_sorted_filtered(tmp_path, photo):
     rec = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path, recursive=True)]
     assert rec == ["C.Jpeg", "a b.jpg", "a.PNG", "b.jpg", "sub/inner.jpg", "z.tif", "é.webp"]
 
-    hidden = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path, recursive=True, include_hidden=True)]
+    everything = list_images(tmp_path, recursive=True, include_hidden=True)
+    hidden = [p.relative_to(tmp_path).as_posix() for p in everything]
     assert ".hidden.jpg" in hidden and ".cache/x.jpg" in hidden
 
     only = [p.name for p in list_images(tmp_path, extensions=["JPG", ".tif"])]
@@ -133,7 +136,8 @@ def test_read_png_exact_and_unicode_names(tmp_path, photo):
     np.testing.assert_array_equal(read_image(p), photo[..., ::-1])
     np.testing.assert_array_equal(read_image(str(p)), photo[..., ::-1])
     gray = read_image(p, color=False)  # as OpenCV's decoder makes gray (libpng's weights)
-    np.testing.assert_array_equal(gray, cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_GRAYSCALE))
+    opencv_gray = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(gray, opencv_gray)
     assert np.abs(gray.astype(int) - cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)).max() <= 1
 
 
@@ -145,7 +149,8 @@ def test_read_converted_modes(tmp_path, photo):
     np.testing.assert_array_equal(read_image(p, color=False), g)
     np.testing.assert_array_equal(read_image(p), np.stack([g] * 3, axis=-1))
     # RGBA -> alpha dropped
-    rgba = np.dstack([photo, np.linspace(0, 255, photo.shape[1], dtype=np.uint8)[None, :].repeat(240, 0)])
+    alpha = np.linspace(0, 255, photo.shape[1], dtype=np.uint8)[None, :].repeat(240, 0)
+    rgba = np.dstack([photo, alpha])
     p = tmp_path / "rgba.png"
     Image.fromarray(rgba, "RGBA").save(p)
     np.testing.assert_array_equal(read_image(p), photo[..., ::-1])
@@ -212,7 +217,8 @@ def test_pillow_fallback_orients(tmp_path, photo, orientation, monkeypatch):
     assert np.abs(gray.astype(int) - cv2.cvtColor(expect, cv2.COLOR_BGR2GRAY)).max() <= 1
     g16 = tmp_path / "g16.png"
     Image.fromarray((np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)).save(g16)
-    np.testing.assert_array_equal(read_image(g16, color=False), np.arange(256, dtype=np.uint8).reshape(16, 16))
+    expect16 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(read_image(g16, color=False), expect16)
 
 
 def test_png_exif_after_pixels(tmp_path, photo):
@@ -235,9 +241,11 @@ def test_resize_size_and_scale(tmp_path, photo):
     assert read_image(p, scale=(1e-6, 1e-6)).shape == (1, 1, 3)  # at least one pixel
     np.testing.assert_array_equal(read_image(p, size=(176, 240)), photo[..., ::-1])
     shrunk = read_image(p, size=(88, 120))
-    np.testing.assert_array_equal(shrunk, cv2.resize(photo[..., ::-1], (88, 120), interpolation=cv2.INTER_AREA))
+    bgr = photo[..., ::-1]
+    np.testing.assert_array_equal(shrunk, cv2.resize(bgr, (88, 120), interpolation=cv2.INTER_AREA))
     grown = read_image(p, size=(300, 300))
-    np.testing.assert_array_equal(grown, cv2.resize(photo[..., ::-1], (300, 300), interpolation=cv2.INTER_LINEAR))
+    linear = cv2.resize(bgr, (300, 300), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(grown, linear)
 
 
 def test_reduced_decode_choice(tmp_path, photos, monkeypatch):
@@ -318,7 +326,8 @@ def test_jpeg_tail_and_thumbnail(tmp_path, photo):
     segment = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
     with_thumb = jpg[:2] + segment + jpg[2:]
     p = write(tmp_path / "thumb.jpg", with_thumb)
-    np.testing.assert_array_equal(read_image(p), cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR))
+    plain = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(read_image(p), plain)
     p = write(tmp_path / "thumb_cut.jpg", with_thumb[: len(with_thumb) - 2000])
     with pytest.raises(ImageReadError, match="truncated"):
         read_image(p)
@@ -328,9 +337,10 @@ def test_too_large(tmp_path, photo):
     p = write(tmp_path / "bomb.png", png_with_size(40000, 30000))
     with pytest.raises(ImageReadError) as info:
         read_image(p)
-    assert info.value.reason == f"too large: 40000x30000 exceeds the limit of {DEFAULT_MAX_PIXELS} pixels"
+    limit = DEFAULT_MAX_PIXELS
+    assert info.value.reason == f"too large: 40000x30000 exceeds the limit of {limit} pixels"
     q = write(tmp_path / "small.png", encode(photo, "PNG"))
-    with pytest.raises(ImageReadError, match=r"too large: 176x240 exceeds the limit of 1000 pixels"):
+    with pytest.raises(ImageReadError, match=r"too large: 176x240 exceeds the limit of 1000 "):
         read_image(q, max_pixels=1000)
     assert read_image(q, max_pixels=176 * 240).shape == (240, 176, 3)
     assert read_image(q, max_pixels=None).shape == (240, 176, 3)
@@ -341,6 +351,13 @@ def test_too_large(tmp_path, photo):
 def test_unreadable_paths(tmp_path, photo):
     with pytest.raises(ImageReadError, match="unreadable: no such file"):
         read_image(tmp_path / "missing.jpg")
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with pytest.raises(ImageReadError, match="unreadable: no such file"):
+        read_image(tmp_path / "dangling.jpg")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.jpg")  # reading it would block forever
+        with pytest.raises(ImageReadError, match="unreadable: not a regular file"):
+            read_image(tmp_path / "pipe.jpg")
     d = tmp_path / "dir.jpg"
     d.mkdir()
     with pytest.raises(ImageReadError, match="unreadable: is a directory"):
@@ -364,15 +381,16 @@ def test_unreadable_paths(tmp_path, photo):
         (OSError(5, "Input/output error"), "unreadable: Input/output error"),
     ],
 )
-def test_unreadable_simulated(monkeypatch, error, reason):
+def test_unreadable_simulated(tmp_path, monkeypatch, error, reason):
     """The same reasons without needing a non-root user or a failing disk."""
+    p = write(tmp_path / "x.jpg", b"\xff\xd8\xff")
 
     def failing_open(*args, **kwargs):
         raise error
 
     monkeypatch.setattr(icas_io, "open", failing_open, raising=False)
     with pytest.raises(ImageReadError) as info:
-        read_image("any.jpg")
+        read_image(p)
     assert info.value.reason == reason
 
 

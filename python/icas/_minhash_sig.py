@@ -52,7 +52,10 @@ def permutations(num_perm: int, seed: int, scheme: str) -> tuple[np.ndarray, np.
     if scheme == "legacy":
         ab = np.array(
             [
-                (gen.randint(1, _MERSENNE, dtype=np.uint64), gen.randint(0, _MERSENNE, dtype=np.uint64))
+                (
+                    gen.randint(1, _MERSENNE, dtype=np.uint64),
+                    gen.randint(0, _MERSENNE, dtype=np.uint64),
+                )
                 for _ in range(num_perm)
             ],
             dtype=np.uint64,
@@ -98,7 +101,12 @@ def _permute(hv: np.ndarray, a: np.ndarray, b: np.ndarray, scheme: str) -> np.nd
 
 
 def signatures(
-    hashes: np.ndarray, offsets: np.ndarray, *, num_perm: int = 128, seed: int = 1, scheme: str = "affine32"
+    hashes: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    num_perm: int = 128,
+    seed: int = 1,
+    scheme: str = "affine32",
 ) -> np.ndarray:
     """MinHash signatures of many sets given their hashed values.
 

@@ -216,7 +216,7 @@ def extract(
     read = {"size": size, "scale": scale, "max_pixels": max_pixels}
     task = _TASKS[method](read, params)
 
-    with _blas_single_thread():
+    with _blas_single_thread() if method == "imagehash" else nullcontext():
         results, skipped = _run(task, paths, workers, progress, f"{method} features")
 
     ok = [i for i, r in enumerate(results) if r is not None]
@@ -237,7 +237,8 @@ def _method_params(method: str, given: dict) -> dict:
     if unknown:
         accepted = ", ".join(defaults) or "none"
         raise TypeError(
-            f"unexpected parameter(s) {', '.join(unknown)} for method {method!r} (accepted: {accepted})"
+            f"unexpected parameter(s) {', '.join(unknown)} for method {method!r} "
+            f"(accepted: {accepted})"
         )
     params = {**defaults, **given}
     if method == "imagehash":
@@ -249,7 +250,9 @@ def _method_params(method: str, given: dict) -> dict:
             params[name] = _positive_int(params[name], name)
         params["seed"] = _positive_int(params["seed"], "seed", low=0)
         if params["scheme"] not in SCHEMES:
-            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}; got {params['scheme']!r}")
+            raise ValueError(
+                f"scheme must be one of {', '.join(SCHEMES)}; got {params['scheme']!r}"
+            )
     elif method == "orb":
         params["nfeatures"] = _positive_int(params["nfeatures"], "nfeatures")
     return params

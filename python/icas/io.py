@@ -17,6 +17,7 @@ any memory is spent.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from io import BytesIO
 from pathlib import Path
@@ -221,7 +222,7 @@ def read_image(
             factor = 1
             img = _cv2_decode(data, color, 1)
         if img is None:
-            img = _pil_to_array(_pil_load(path, data, header), color)
+            img = _pil_to_array(_pil_load(path, header), color)
         elif header.format not in _SELF_ORIENTING:
             img = _orient(img, header.orientation)
     if factor == 1:  # (after a reduced decode the target came from the full size)
@@ -248,7 +249,7 @@ def _read_pil(path, *, size=None, scale=None, max_pixels=DEFAULT_MAX_PIXELS) -> 
     header = _read_header(path, data, max_pixels)
     if header is None:
         raise ImageReadError(path, "not an image")
-    im = _pil_load(path, data, header)
+    im = _pil_load(path, header)
     if im.mode in _WIDE_MODES:
         im = Image.fromarray(_to_uint8(np.asarray(im)), "L")
     target = _target_size(im.size, size, scale)
@@ -286,12 +287,13 @@ _GRAY_FLAGS = {
 class _Header:
     """What Pillow's header read tells before any pixel is decoded."""
 
-    __slots__ = ("format", "size", "orientation", "display_size")
+    __slots__ = ("format", "size", "orientation", "display_size", "image")
 
-    def __init__(self, fmt: str, size: tuple[int, int], orientation: int):
+    def __init__(self, fmt: str, size: tuple[int, int], orientation: int, image: Image.Image):
         self.format = fmt
         self.size = size
         self.orientation = orientation
+        self.image = image  # opened, not decoded
         w, h = size
         self.display_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
@@ -363,6 +365,13 @@ def _reduction(display_size, target) -> int:
 
 def _read_bytes(path) -> bytes:
     try:
+        # Not a regular file (a FIFO would block the read forever, a device
+        # never end): refuse before opening.
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageReadError(path, "unreadable: not a regular file")
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
@@ -412,7 +421,7 @@ def _read_header(path, data: bytes, max_pixels):
     fmt = im.format or ""
     if _is_truncated(fmt, data):
         raise ImageReadError(path, "truncated")
-    return _Header(fmt, (w, h), _orientation_of(im, data))
+    return _Header(fmt, (w, h), _orientation_of(im, data), im)
 
 
 def _orientation_of(im: Image.Image, data: bytes) -> int:
@@ -488,10 +497,10 @@ def _cv2_decode(data: bytes, color: bool, factor: int):
     return img
 
 
-def _pil_load(path, data: bytes, header: _Header) -> Image.Image:
+def _pil_load(path, header: _Header) -> Image.Image:
     """Decode with Pillow and orient as ImageOps.exif_transpose does."""
     try:
-        im = _open_pillow(data)
+        im = header.image
         im.load()
         # Pillow's own orientation semantics (its TIFF plugin orients on load,
         # the others do not), so this equals exif_transpose(Image.open(path)).
