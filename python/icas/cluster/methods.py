@@ -89,6 +89,6 @@ def extract(paths: list[str], method: str, *, size=None, scale=None, n_threads=N
 
     res = features.extract(paths, method, size=size, scale=scale, n_threads=n_threads,
                            progress=progress, **params)
-    arrays = (res.descriptors, res.offsets) if method == "orb" else (res.data,)
+    arrays = (res.data, res.offsets) if method == "orb" else (res.data,)
     return Extracted(FeatureSet(method, arrays), [str(p) for p in res.paths],
                      [(str(p), str(r)) for p, r in res.skipped])
