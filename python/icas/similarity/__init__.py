@@ -20,4 +20,6 @@ which honours ``OMP_NUM_THREADS``; -1: all cores).
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from icas.similarity._tm import tm_components, tm_cross, tm_matrix, tm_pairs, tm_similarity
+
+__all__: list[str] = ["tm_components", "tm_cross", "tm_matrix", "tm_pairs", "tm_similarity"]
