@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -164,13 +165,19 @@ std::vector<Tile> upper_tiles(int64_t n, const int64_t* groups) {
     return tiles;
 }
 
-// Computes every tile in parallel and calls visit(t, tiles[t], dots, ld) on
-// the worker that computed it; dots[r * ld + c] = a[i0 + r] . b[j0 + c]
-// (for a diagonal tile, valid where c >= r). Each worker owns its packing
-// buffers; visit must only write what belongs to tile t.
-template <class Visit>
+struct AllTiles {
+    bool operator()(const Tile&) const { return true; }
+};
+
+// Computes the tiles in parallel (dynamic order) and calls
+// visit(t, tiles[t], dots, ld) on the worker that computed it, where
+// dots[r * ld + c] = a[i0 + r] . b[j0 + c] (for a diagonal tile, valid where
+// c >= r). A tile for which wanted(tile) is false when a worker reaches it is
+// not computed. Each worker owns its packing buffers; visit and wanted must
+// be safe to call from several workers at once.
+template <class Visit, class Wanted = AllTiles>
 void run_tiles(const uint8_t* a, const uint8_t* b, int64_t len, const std::vector<Tile>& tiles,
-               int n_threads, const Visit& visit) {
+               int n_threads, const Visit& visit, const Wanted& wanted = Wanted{}) {
     const int64_t count = static_cast<int64_t>(tiles.size());
     if (count == 0) return;
     const TileFn tile = tile_fn();
@@ -185,6 +192,7 @@ void run_tiles(const uint8_t* a, const uint8_t* b, int64_t len, const std::vecto
             if (!ws) continue;
             errors.run([&] {
                 const Tile& tl = tiles[t];
+                if (!wanted(tl)) return;
                 tile(a + tl.i0 * len, tl.mi, b + tl.j0 * len, tl.mj, len, tl.diagonal,
                      ws->pa.data(), ws->pb.data(), ws->acc.data());
                 visit(t, tl, ws->acc.data(), kRows);
@@ -372,51 +380,50 @@ void tm_components(const uint8_t* x, int64_t n, int64_t len, const PairOptions& 
         const Norms nm = norms_of(x, n, len, opt.n_threads);
         const Scorer score{nm, nm};
         const std::vector<Tile> tiles = upper_tiles(n, opt.groups);
-        const int64_t n_tiles = static_cast<int64_t>(tiles.size());
-        const int64_t wave = 4 * static_cast<int64_t>(resolve_threads(opt.n_threads));
-        std::vector<int64_t> root(static_cast<size_t>(n));
-        std::vector<std::vector<std::pair<int64_t, int64_t>>> forest(static_cast<size_t>(wave));
-        for (int64_t first = 0; first < n_tiles; first += wave) {
-            const int64_t last = std::min(n_tiles, first + wave);
-            for (int64_t k = 0; k < n; ++k) root[k] = uf.find(k);
+        // One shared union-find, touched only under the lock and only for
+        // O(kTile) operations per tile (each tile costs kTile^2 * len MACs).
+        // The order in which workers unite does not change the components,
+        // and the labels are numbered by first appearance, so the result is
+        // the same for any thread count.
+        std::mutex lock;
+        auto wanted = [&](const Tile& t) {
             // A tile whose items all sit in one component can add nothing.
-            std::vector<Tile> run;
-            for (int64_t t = first; t < last; ++t) {
-                const Tile& tl = tiles[t];
-                const int64_t r0 = root[tl.i0];
-                bool one = true;
-                for (int64_t k = tl.i0; one && k < tl.i0 + tl.mi; ++k) one = root[k] == r0;
-                for (int64_t k = tl.j0; one && k < tl.j0 + tl.mj; ++k) one = root[k] == r0;
-                if (!one) run.push_back(tl);
-            }
-            for (auto& f : forest) f.clear();
-            run_tiles(x, x, len, run, opt.n_threads,
-                      [&](int64_t ti, const Tile& t, const int64_t* dots, int64_t ld) {
-                          // Spanning forest of this tile's edges: at most
-                          // 2 * kTile - 1 of them carry all its connectivity.
-                          int64_t parent[2 * kTile];
-                          for (int64_t k = 0; k < 2 * kTile; ++k) parent[k] = k;
-                          auto find = [&](int64_t v) {
-                              while (parent[v] != v) v = parent[v] = parent[parent[v]];
-                              return v;
-                          };
-                          auto& out = forest[ti];
-                          for (int64_t r = 0; r < t.mi; ++r) {
-                              const int64_t i = t.i0 + r;
-                              for (int64_t c = t.diagonal ? r + 1 : 0; c < t.mj; ++c) {
-                                  const int64_t j = t.j0 + c;
-                                  if (detail::same_group(opt, i, j)) continue;
-                                  if (score(i, j, dots[r * ld + c]) < opt.threshold) continue;
-                                  const int64_t u = find(r), v = find(t.diagonal ? c : kTile + c);
-                                  if (u == v) continue;
-                                  parent[u] = v;
-                                  out.emplace_back(i, j);
-                              }
-                          }
-                      });
-            for (size_t t = 0; t < run.size(); ++t)
-                for (const auto& [i, j] : forest[t]) uf.unite(i, j);
-        }
+            std::lock_guard<std::mutex> guard(lock);
+            const int64_t r0 = uf.find(t.i0);
+            for (int64_t k = t.i0 + 1; k < t.i0 + t.mi; ++k)
+                if (uf.find(k) != r0) return true;
+            for (int64_t k = t.j0; k < t.j0 + t.mj; ++k)
+                if (uf.find(k) != r0) return true;
+            return false;
+        };
+        run_tiles(
+            x, x, len, tiles, opt.n_threads,
+            [&](int64_t, const Tile& t, const int64_t* dots, int64_t ld) {
+                // Spanning forest of this tile's edges: at most 2 * kTile - 1
+                // of them carry all its connectivity.
+                int64_t parent[2 * kTile];
+                for (int64_t k = 0; k < 2 * kTile; ++k) parent[k] = k;
+                auto find = [&](int64_t v) {
+                    while (parent[v] != v) v = parent[v] = parent[parent[v]];
+                    return v;
+                };
+                std::vector<std::pair<int64_t, int64_t>> forest;
+                for (int64_t r = 0; r < t.mi; ++r) {
+                    const int64_t i = t.i0 + r;
+                    for (int64_t c = t.diagonal ? r + 1 : 0; c < t.mj; ++c) {
+                        const int64_t j = t.j0 + c;
+                        if (detail::same_group(opt, i, j)) continue;
+                        if (score(i, j, dots[r * ld + c]) < opt.threshold) continue;
+                        const int64_t u = find(r), v = find(t.diagonal ? c : kTile + c);
+                        if (u == v) continue;
+                        parent[u] = v;
+                        forest.emplace_back(i, j);
+                    }
+                }
+                std::lock_guard<std::mutex> guard(lock);
+                for (const auto& [i, j] : forest) uf.unite(i, j);
+            },
+            wanted);
     }
     const std::vector<int64_t> out = uf.labels();
     std::copy(out.begin(), out.end(), labels);
