@@ -235,6 +235,8 @@ def test_one_big_cluster_skips_tiles_and_stays_exact():
     x[-1] = 255 - x[-1]  # one outsider
     labels = tm_components(x, 0.9)
     assert labels[:-1].tolist() == [0] * 299 and labels[-1] == 1
+    for k in (1, 2, 3):
+        np.testing.assert_array_equal(tm_components(x, 0.9, n_threads=k), labels)
     edges, _ = tm_pairs(x, 0.9)
     np.testing.assert_array_equal(labels, icas.connected_components(edges, 300))
 
