@@ -230,8 +230,9 @@ def test_components_on_photos_are_the_chained_pairs(groups_rgb):
 
 def test_one_big_cluster_skips_tiles_and_stays_exact():
     rng = np.random.default_rng(9)
-    base = rng.integers(0, 256, (8, 8, 3), dtype=np.int16)
-    x = np.clip(base + rng.integers(-3, 4, (300, 8, 8, 3)), 0, 255).astype(np.uint8)
+    # 32x32x3 images: enough work per call for the kernel to use several threads
+    base = rng.integers(0, 256, (32, 32, 3), dtype=np.int16)
+    x = np.clip(base + rng.integers(-3, 4, (300, 32, 32, 3)), 0, 255).astype(np.uint8)
     x[-1] = 255 - x[-1]  # one outsider
     labels = tm_components(x, 0.9)
     assert labels[:-1].tolist() == [0] * 299 and labels[-1] == 1
@@ -348,10 +349,13 @@ def test_similarity_edge_cases():
 
 def test_similarity_threads_agree():
     rng = np.random.default_rng(12)
-    a = rng.integers(0, 256, (60, 70, 3), dtype=np.uint8)
-    b = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    values = {tm_similarity(a, b, n_threads=k) for k in (1, 2, -1, None)}
+    # large enough (~10^8 multiply-adds) for the kernel to use several threads
+    a = rng.integers(0, 256, (160, 170, 3), dtype=np.uint8)
+    b = np.ascontiguousarray(a[40:140, 30:130])
+    b[0, 0] ^= 1
+    values = {tm_similarity(a, b, n_threads=k) for k in (1, 2, 3, -1, None)}
     assert len(values) == 1
+    assert abs(values.pop() - ref_sim(a, b)) <= TOL
 
 
 # ------------------------------------------------------------------ errors

@@ -43,6 +43,17 @@ static_assert(kDepth <= kInt32Run, "micro-kernel int32 sums would overflow");
 
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Threads worth waking for `work` multiply-adds split into `tasks` tasks: a
+// parallel region ends in a barrier that waits for every thread to have run,
+// which costs a scheduler tick whenever a core is busy elsewhere, so jobs
+// under a few milliseconds of work stay on the calling thread.
+int threads_for(int n_threads, double work, int64_t tasks) {
+    constexpr double kWorkPerThread = 32.0 * 1024 * 1024;  // about 1 ms on one core
+    const int64_t by_work = static_cast<int64_t>(work / kWorkPerThread);
+    const int64_t t = std::min<int64_t>({resolve_threads(n_threads), tasks, by_work});
+    return static_cast<int>(std::max<int64_t>(1, t));
+}
+
 // Widens x[r, k0 : k0 + kc] for r < rows (row stride len) into dst
 // (rows_padded, kcp) int16, zero-filling the padding: zeros add nothing to a
 // dot product, so the micro-kernel runs whole vectors without a tail.
@@ -181,7 +192,9 @@ void run_tiles(const uint8_t* a, const uint8_t* b, int64_t len, const std::vecto
     const int64_t count = static_cast<int64_t>(tiles.size());
     if (count == 0) return;
     const TileFn tile = tile_fn();
-    const int threads = static_cast<int>(std::min<int64_t>(resolve_threads(n_threads), count));
+    double work = 0.0;
+    for (const Tile& t : tiles) work += static_cast<double>(t.mi * t.mj) * static_cast<double>(len);
+    const int threads = threads_for(n_threads, work, count);
     ExceptionCatcher errors;
 #pragma omp parallel num_threads(threads)
     {
@@ -243,28 +256,39 @@ ICAS_CLONES void squared_norm_rows(const uint8_t* x, int64_t first, int64_t last
 
 // ------------------------------------------------------ sliding (any sizes)
 
+// Sum over k < run of p_q[k] * t[k] for Q windows p_q = p + q * step that
+// share one template row: the template is loaded once per vector for all Q.
+template <int Q>
+__attribute__((always_inline)) inline void dots_block(const int16_t* __restrict p, int64_t step,
+                                                      const int16_t* __restrict t, int64_t run,
+                                                      int64_t* __restrict out) {
+    for (int64_t k0 = 0; k0 < run; k0 += kInt32Run) {
+        const int64_t k1 = std::min(run, k0 + kInt32Run);
+        int32_t s[Q] = {};
+        for (int64_t k = k0; k < k1; ++k) {
+            const int32_t tv = t[k];
+#pragma GCC unroll 4
+            for (int q = 0; q < Q; ++q) s[q] += int32_t{p[q * step + k]} * tv;
+        }
+        for (int q = 0; q < Q; ++q) out[q] += s[q];
+    }
+}
+
 // dots[x] = sum over the template of templ * image window at (y, x), for
-// every x < ow. Each template row is a contiguous run of tw * ch bytes
-// against the image row at offset x * ch: a plain u8 dot product.
-ICAS_CLONES void sliding_dots_row(const uint8_t* image, int64_t iw, const uint8_t* templ,
+// every x < ow (image and template widened to int16). Each template row is a
+// contiguous run of tw * ch values against the image row at offset x * ch;
+// four neighbouring positions are done together.
+ICAS_CLONES void sliding_dots_row(const int16_t* image, int64_t iw, const int16_t* templ,
                                   int64_t th, int64_t tw, int64_t ch, int64_t y, int64_t ow,
                                   int64_t* dots) {
     const int64_t run = tw * ch;
     std::fill(dots, dots + ow, int64_t{0});
     for (int64_t ty = 0; ty < th; ++ty) {
-        const uint8_t* irow = image + (y + ty) * iw * ch;
-        const uint8_t* trow = templ + ty * run;
-        for (int64_t x = 0; x < ow; ++x) {
-            const uint8_t* p = irow + x * ch;
-            int64_t total = 0;
-            for (int64_t k0 = 0; k0 < run; k0 += kInt32Run) {
-                const int64_t k1 = std::min(run, k0 + kInt32Run);
-                int32_t s = 0;
-                for (int64_t k = k0; k < k1; ++k) s += int32_t{p[k]} * int32_t{trow[k]};
-                total += s;
-            }
-            dots[x] += total;
-        }
+        const int16_t* irow = image + (y + ty) * iw * ch;
+        const int16_t* trow = templ + ty * run;
+        int64_t x = 0;
+        for (; x + 4 <= ow; x += 4) dots_block<4>(irow + x * ch, ch, trow, run, dots + x);
+        for (; x < ow; ++x) dots_block<1>(irow + x * ch, ch, trow, run, dots + x);
     }
 }
 
@@ -280,7 +304,7 @@ void tm_squared_norms(const uint8_t* x, int64_t n, int64_t len, int64_t* out, in
     if (n <= 0) return;
     constexpr int64_t kBlock = 16;
     const int64_t blocks = (n + kBlock - 1) / kBlock;
-    const int threads = static_cast<int>(std::min<int64_t>(resolve_threads(n_threads), blocks));
+    const int threads = threads_for(n_threads, static_cast<double>(n) * len, blocks);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t b = 0; b < blocks; ++b)
         squared_norm_rows(x, b * kBlock, std::min(n, (b + 1) * kBlock), len, out);
@@ -453,9 +477,12 @@ double tm_similarity(const uint8_t* image, int64_t ih, int64_t iw, const uint8_t
         }
     }
 
+    const std::vector<int16_t> image16(image, image + ih * iw * channels);
+    const std::vector<int16_t> templ16(templ, templ + th * tw * channels);
     const int64_t oh = ih - th + 1, ow = iw - tw + 1;
     std::vector<double> best_row(static_cast<size_t>(oh), 0.0);
-    const int threads = static_cast<int>(std::min<int64_t>(resolve_threads(n_threads), oh));
+    const double work = static_cast<double>(oh * ow) * static_cast<double>(th * tw * channels);
+    const int threads = threads_for(n_threads, work, oh);
     ExceptionCatcher errors;
 #pragma omp parallel num_threads(threads)
     {
@@ -464,7 +491,8 @@ double tm_similarity(const uint8_t* image, int64_t ih, int64_t iw, const uint8_t
 #pragma omp for schedule(dynamic, 1)
         for (int64_t y = 0; y < oh; ++y) {
             if (static_cast<int64_t>(dots.size()) != ow) continue;
-            sliding_dots_row(image, iw, templ, th, tw, channels, y, ow, dots.data());
+            sliding_dots_row(image16.data(), iw, templ16.data(), th, tw, channels, y, ow,
+                             dots.data());
             double best = 0.0;
             for (int64_t x = 0; x < ow; ++x) {
                 const int64_t* top = integ.data() + y * (iw + 1) + x;

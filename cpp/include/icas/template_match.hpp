@@ -10,6 +10,10 @@
 // (vpmaddwd), flushed to int64 per depth block, so every dot product is exact
 // and results do not depend on the thread count or the instruction set.
 //
+// Threads: every function takes n_threads (0 OpenMP default, -1 all cores,
+// k) as an upper bound; jobs of less than about a millisecond of work run on
+// the calling thread, since waking workers would cost more than it saves.
+//
 // Edge cases follow OpenCV: the normalised value is clamped to at most 1, and
 // a pair where either image is all zeros has the value 1 (similarity 0), even
 // two black images.
