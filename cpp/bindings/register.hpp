@@ -5,4 +5,5 @@
 namespace icas::bind {
 void register_core(pybind11::module_& m);
 void register_orb(pybind11::module_& m);
+void register_tm(pybind11::module_& m);
 }  // namespace icas::bind

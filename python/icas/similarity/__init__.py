@@ -21,6 +21,9 @@ which honours ``OMP_NUM_THREADS``; -1: all cores).
 from __future__ import annotations
 
 from icas.similarity._orb import orb_components, orb_cross, orb_matrix, orb_pairs
+from icas.similarity._tm import tm_components, tm_cross, tm_matrix, tm_pairs, tm_similarity
 
-__all__: list[str] = []
-__all__ += ["orb_components", "orb_cross", "orb_matrix", "orb_pairs"]
+__all__ = [
+    "orb_components", "orb_cross", "orb_matrix", "orb_pairs",
+    "tm_components", "tm_cross", "tm_matrix", "tm_pairs", "tm_similarity",
+]
