@@ -20,4 +20,26 @@ which honours ``OMP_NUM_THREADS``; -1: all cores).
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from icas.similarity._hamming import (
+    hamming_components,
+    hamming_cross,
+    hamming_matrix,
+    hamming_pairs,
+)
+from icas.similarity._minhash import (
+    minhash_components,
+    minhash_cross,
+    minhash_matrix,
+    minhash_pairs,
+)
+
+__all__: list[str] = [
+    "hamming_components",
+    "hamming_cross",
+    "hamming_matrix",
+    "hamming_pairs",
+    "minhash_components",
+    "minhash_cross",
+    "minhash_matrix",
+    "minhash_pairs",
+]

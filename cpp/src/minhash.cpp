@@ -1,0 +1,363 @@
+// MinHash signature kernels: count equal uint64 slots per pair. The count
+// loops are compiled as AVX-512 / AVX2 / baseline clones (ICAS_CLONES) and the
+// loader picks the one this CPU runs; the compare-equal of 64-bit lanes
+// vectorises directly.
+#include "icas/minhash.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "icas/parallel.hpp"
+#include "icas/simd.hpp"
+#include "icas/union_find.hpp"
+
+#ifdef ICAS_X86
+#include <immintrin.h>
+#endif
+
+namespace icas {
+
+namespace {
+
+// Threshold forms count in chunks of this many slots and stop a pair once
+// even all remaining slots equal could not reach the minimum count.
+constexpr int64_t kChunk = 32;
+
+inline int64_t count_equal(const uint64_t* a, const uint64_t* b, int64_t k) {
+    int64_t c = 0;
+    for (int64_t t = 0; t < k; ++t) c += a[t] == b[t];
+    return c;
+}
+
+// Count with early exit: exact when the result is >= min_count, otherwise
+// only guaranteed to be < min_count.
+inline int64_t count_bounded(const uint64_t* a, const uint64_t* b, int64_t k, int64_t min_count) {
+    int64_t c = 0;
+    for (int64_t t0 = 0; t0 < k; t0 += kChunk) {
+        const int64_t n = std::min(kChunk, k - t0);
+        int64_t cc = 0;
+        for (int64_t t = 0; t < n; ++t) cc += a[t0 + t] == b[t0 + t];
+        c += cc;
+        if (c + (k - t0 - n) < min_count) return c;
+    }
+    return c;
+}
+
+// counts[i * ldo + j] for a tile of A (na, k) against B (nbr, k); with
+// min_count > 0 the counts below min_count are only bounds (see above).
+ICAS_CLONES void count_tile_generic(const uint64_t* A, int64_t na, const uint64_t* B, int64_t nbr,
+                                    int64_t k, int64_t min_count, int32_t* out, int64_t ldo) {
+    for (int64_t i = 0; i < na; ++i) {
+        const uint64_t* a = A + i * k;
+        int32_t* o = out + i * ldo;
+        if (min_count <= 0) {
+            for (int64_t j = 0; j < nbr; ++j) o[j] = static_cast<int32_t>(count_equal(a, B + j * k, k));
+        } else {
+            for (int64_t j = 0; j < nbr; ++j)
+                o[j] = static_cast<int32_t>(count_bounded(a, B + j * k, k, min_count));
+        }
+    }
+}
+
+#ifdef ICAS_X86
+#define ICAS_T512 __attribute__((target("avx512f")))
+
+// The maskz forms with a full mask are the plain instructions; the plain
+// intrinsics trip a false -Wmaybe-uninitialized in GCC 12 headers.
+constexpr __mmask8 kAll = 0xFF;
+
+// Sums of eight accumulators, as eight int64 lanes [s0 .. s7].
+ICAS_T512 inline __m512i hsum8(const __m512i* acc) {
+    __m512i t[4];
+    for (int p = 0; p < 4; ++p)
+        t[p] = _mm512_add_epi64(_mm512_maskz_unpacklo_epi64(kAll, acc[2 * p], acc[2 * p + 1]),
+                                _mm512_maskz_unpackhi_epi64(kAll, acc[2 * p], acc[2 * p + 1]));
+    __m512i v[2];
+    for (int q = 0; q < 2; ++q)
+        v[q] = _mm512_add_epi64(_mm512_maskz_shuffle_i64x2(kAll, t[2 * q], t[2 * q + 1], 0x88),
+                                _mm512_maskz_shuffle_i64x2(kAll, t[2 * q], t[2 * q + 1], 0xDD));
+    return _mm512_add_epi64(_mm512_maskz_shuffle_i64x2(kAll, v[0], v[1], 0x88),
+                            _mm512_maskz_shuffle_i64x2(kAll, v[0], v[1], 0xDD));
+}
+
+// Equal slots of a against eight consecutive signatures b + r * k: each
+// slot chunk of a is loaded once for eight pairs; a compare gives a lane
+// mask and a masked add counts it (two instructions per 8 slots and pair).
+// With min_count > 0 the eight stop together once none can reach it.
+ICAS_T512 inline void count8_avx512(const uint64_t* a, const uint64_t* b, int64_t k,
+                                    int64_t min_count, int32_t* out) {
+    __m512i acc[8];
+    for (int r = 0; r < 8; ++r) acc[r] = _mm512_setzero_si512();
+    const __m512i one = _mm512_set1_epi64(1);
+    int64_t t = 0;
+    while (t + 8 <= k) {
+        const int64_t stop = std::min(k - 7, t + kChunk);
+        for (; t < stop; t += 8) {
+            const __m512i x = _mm512_loadu_si512(a + t);
+            for (int r = 0; r < 8; ++r) {
+                const __mmask8 m = _mm512_cmpeq_epi64_mask(x, _mm512_loadu_si512(b + r * k + t));
+                acc[r] = _mm512_mask_add_epi64(acc[r], m, acc[r], one);
+            }
+        }
+        if (min_count > 0 && t < k) {
+            // Even if every remaining slot were equal, would any pair reach min_count?
+            const __m512i best = _mm512_add_epi64(hsum8(acc), _mm512_set1_epi64(k - t));
+            if (_mm512_cmplt_epi64_mask(best, _mm512_set1_epi64(min_count)) == kAll) {
+                t = k;
+                break;
+            }
+        }
+    }
+    if (t < k) {
+        const __mmask8 tail = static_cast<__mmask8>((1u << (k - t)) - 1u);
+        const __m512i x = _mm512_maskz_loadu_epi64(tail, a + t);
+        for (int r = 0; r < 8; ++r) {
+            const __mmask8 m =
+                _mm512_mask_cmpeq_epi64_mask(tail, x, _mm512_maskz_loadu_epi64(tail, b + r * k + t));
+            acc[r] = _mm512_mask_add_epi64(acc[r], m, acc[r], one);
+        }
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_maskz_cvtepi64_epi32(kAll, hsum8(acc)));
+}
+
+ICAS_T512 __attribute__((flatten)) void count_tile_avx512(const uint64_t* A, int64_t na,
+                                                         const uint64_t* B, int64_t nbr, int64_t k,
+                                                         int64_t min_count, int32_t* out,
+                                                         int64_t ldo) {
+    for (int64_t i = 0; i < na; ++i) {
+        const uint64_t* a = A + i * k;
+        int32_t* o = out + i * ldo;
+        int64_t j = 0;
+        for (; j + 8 <= nbr; j += 8) count8_avx512(a, B + j * k, k, min_count, o + j);
+        for (; j < nbr; ++j) o[j] = static_cast<int32_t>(count_bounded(a, B + j * k, k, min_count));
+    }
+}
+#endif
+
+using TileFn = void (*)(const uint64_t*, int64_t, const uint64_t*, int64_t, int64_t, int64_t,
+                        int32_t*, int64_t);
+
+// The hand-written AVX-512 tile where the CPU has it, else the clones.
+TileFn pick_tile() {
+#ifdef ICAS_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return count_tile_avx512;
+#endif
+    return count_tile_generic;
+}
+
+void count_tile(const uint64_t* A, int64_t na, const uint64_t* B, int64_t nbr, int64_t k,
+                int64_t min_count, int32_t* out, int64_t ldo) {
+    static const TileFn fn = pick_tile();
+    fn(A, na, B, nbr, k, min_count, out, ldo);
+}
+
+// out[t] = count(a, sigs[idx[t]]), bounded as count_tile.
+ICAS_CLONES void count_gather(const uint64_t* a, const uint64_t* sigs, const int64_t* idx,
+                              int64_t m, int64_t k, int64_t min_count, int32_t* out) {
+    for (int64_t t = 0; t < m; ++t)
+        out[t] = static_cast<int32_t>(count_bounded(a, sigs + idx[t] * k, k, min_count));
+}
+
+void check_sizes(int64_t k, std::initializer_list<int64_t> counts) {
+    for (int64_t c : counts)
+        if (c < 0) throw std::invalid_argument("number of signatures must be >= 0");
+    if (k < 1 || k > std::numeric_limits<int32_t>::max())
+        throw std::invalid_argument("signature length k must be in [1, 2^31), got " + std::to_string(k));
+}
+
+// Rows per tile: a tile of signatures stays in L1 (32 KiB), between 8 and
+// 256 rows.
+int64_t tile_rows(int64_t k) {
+    return std::clamp<int64_t>(32768 / (8 * k), 8, 256);
+}
+
+std::vector<double> similarity_table(int64_t k) {
+    std::vector<double> v(static_cast<size_t>(k + 1));
+    for (int64_t c = 0; c <= k; ++c) v[c] = static_cast<double>(c) / static_cast<double>(k);
+    return v;
+}
+
+}  // namespace
+
+int64_t minhash_min_count(double threshold, int64_t k) {
+    if (k < 1) throw std::invalid_argument("k must be >= 1");
+    const auto ok = [&](int64_t c) { return static_cast<double>(c) / static_cast<double>(k) >= threshold; };
+    double est = std::ceil(threshold * static_cast<double>(k));
+    if (!(est <= static_cast<double>(k + 1))) est = static_cast<double>(k + 1);  // also NaN
+    int64_t c = static_cast<int64_t>(std::max(est, 0.0));
+    // The similarity is non-decreasing in c in double arithmetic too, so the
+    // estimate only needs nudging by the rounding of threshold * k.
+    while (c > 0 && ok(c - 1)) --c;
+    while (c <= k && !ok(c)) ++c;
+    return c;
+}
+
+void minhash_matrix(const uint64_t* sigs, int64_t n, int64_t k, double* out, int n_threads) {
+    check_sizes(k, {n});
+    const std::vector<double> sim = similarity_table(k);
+    const int64_t T = tile_rows(k);
+    const int64_t nt = (n + T - 1) / T;
+    std::vector<std::pair<int64_t, int64_t>> tiles;
+    for (int64_t I = 0; I < nt; ++I)
+        for (int64_t J = I; J < nt; ++J) tiles.emplace_back(I, J);
+    const int64_t ntiles = static_cast<int64_t>(tiles.size());
+    const int threads = resolve_threads(n_threads);
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<int32_t> counts(static_cast<size_t>(T * T));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < ntiles; ++t) {
+            const int64_t i0 = tiles[t].first * T, j0 = tiles[t].second * T;
+            const int64_t ni = std::min(T, n - i0), nj = std::min(T, n - j0);
+            count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, 0, counts.data(), T);
+            for (int64_t i = 0; i < ni; ++i)
+                for (int64_t j = 0; j < nj; ++j) out[(i0 + i) * n + j0 + j] = sim[counts[i * T + j]];
+            if (i0 != j0) {
+                for (int64_t j = 0; j < nj; ++j)
+                    for (int64_t i = 0; i < ni; ++i) out[(j0 + j) * n + i0 + i] = sim[counts[i * T + j]];
+            }
+        }
+    }
+}
+
+void minhash_cross(const uint64_t* a, int64_t na, const uint64_t* b, int64_t nb, int64_t k,
+                   double* out, int n_threads) {
+    check_sizes(k, {na, nb});
+    const std::vector<double> sim = similarity_table(k);
+    const int64_t T = tile_rows(k);
+    const int64_t nti = (na + T - 1) / T, ntj = (nb + T - 1) / T;
+    const int64_t ntiles = nti * ntj;
+    const int threads = resolve_threads(n_threads);
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<int32_t> counts(static_cast<size_t>(T * T));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < ntiles; ++t) {
+            const int64_t i0 = (t / ntj) * T, j0 = (t % ntj) * T;
+            const int64_t ni = std::min(T, na - i0), nj = std::min(T, nb - j0);
+            count_tile(a + i0 * k, ni, b + j0 * k, nj, k, 0, counts.data(), T);
+            for (int64_t i = 0; i < ni; ++i)
+                for (int64_t j = 0; j < nj; ++j) out[(i0 + i) * nb + j0 + j] = sim[counts[i * T + j]];
+        }
+    }
+}
+
+Edges minhash_pairs(const uint64_t* sigs, int64_t n, int64_t k, const PairOptions& opt) {
+    check_sizes(k, {n});
+    const int64_t min_count = minhash_min_count(opt.threshold, k);
+    Edges result;
+    if (min_count > k || n < 2) return result;
+    const int64_t T = tile_rows(k);
+    const int64_t nblocks = (n + T - 1) / T;
+    std::vector<Edges> found(static_cast<size_t>(nblocks));
+    ExceptionCatcher errors;
+    const int threads = resolve_threads(opt.n_threads);
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<int32_t> counts(static_cast<size_t>(T * T));
+        // Kept pairs per row of the block, so edges come out ordered by (i, j).
+        std::vector<std::vector<std::pair<int64_t, int32_t>>> rows(static_cast<size_t>(T));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t I = 0; I < nblocks; ++I) {
+            errors.run([&] {
+                const int64_t i0 = I * T, ni = std::min(T, n - i0);
+                for (auto& r : rows) r.clear();
+                for (int64_t j0 = i0; j0 < n; j0 += T) {
+                    const int64_t nj = std::min(T, n - j0);
+                    count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count, counts.data(), T);
+                    for (int64_t i = 0; i < ni; ++i) {
+                        const int32_t* c = counts.data() + i * T;
+                        const int64_t gi = i0 + i;
+                        for (int64_t j = std::max<int64_t>(0, gi + 1 - j0); j < nj; ++j) {
+                            if (c[j] >= min_count && !detail::same_group(opt, gi, j0 + j))
+                                rows[i].emplace_back(j0 + j, c[j]);
+                        }
+                    }
+                }
+                Edges& e = found[I];
+                for (int64_t i = 0; i < ni; ++i) {
+                    for (const auto& [j, c] : rows[i]) {
+                        e.ij.push_back(i0 + i);
+                        e.ij.push_back(j);
+                        e.score.push_back(
+                            static_cast<float>(static_cast<double>(c) / static_cast<double>(k)));
+                    }
+                }
+            });
+        }
+    }
+    errors.rethrow();
+    size_t total = 0;
+    for (const Edges& e : found) total += e.score.size();
+    result.ij.reserve(2 * total);
+    result.score.reserve(total);
+    for (const Edges& e : found) {
+        result.ij.insert(result.ij.end(), e.ij.begin(), e.ij.end());
+        result.score.insert(result.score.end(), e.score.begin(), e.score.end());
+    }
+    return result;
+}
+
+void minhash_components(const uint64_t* sigs, int64_t n, int64_t k, const PairOptions& opt,
+                        int64_t* labels) {
+    check_sizes(k, {n});
+    const int64_t min_count = minhash_min_count(opt.threshold, k);
+    UnionFind uf(n);
+    if (min_count <= k) {
+        std::vector<int64_t> root(static_cast<size_t>(n));
+        const int threads = resolve_threads(opt.n_threads);
+        const int64_t block = std::max<int64_t>(16, 4 * threads);
+        constexpr int64_t kGather = 256;
+        for (int64_t start = 0; start < n; start += block) {
+            const int64_t stop = std::min(n, start + block);
+            for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
+            std::vector<std::vector<int64_t>> found(static_cast<size_t>(stop - start));
+            ExceptionCatcher errors;
+#pragma omp parallel num_threads(threads)
+            {
+                // Roots this row has already reached: pairs into them are
+                // redundant. Candidates are gathered a chunk at a time and
+                // re-checked in order, so the result is the sequential one.
+                std::vector<char> reached(static_cast<size_t>(n), 0);
+                std::vector<int64_t> idx(kGather);
+                std::vector<int32_t> counts(kGather);
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t i = start; i < stop; ++i) {
+                    errors.run([&] {
+                        std::vector<int64_t>& row = found[i - start];
+                        reached[root[i]] = 1;
+                        for (int64_t j0 = i + 1; j0 < n; j0 += kGather) {
+                            const int64_t j1 = std::min(n, j0 + kGather);
+                            int64_t m = 0;
+                            for (int64_t j = j0; j < j1; ++j)
+                                if (!reached[root[j]] && !detail::same_group(opt, i, j)) idx[m++] = j;
+                            if (m == 0) continue;
+                            count_gather(sigs + i * k, sigs, idx.data(), m, k, min_count, counts.data());
+                            for (int64_t t = 0; t < m; ++t) {
+                                const int64_t j = idx[t];
+                                if (counts[t] >= min_count && !reached[root[j]]) {
+                                    row.push_back(j);
+                                    reached[root[j]] = 1;
+                                }
+                            }
+                        }
+                        reached[root[i]] = 0;
+                        for (int64_t j : row) reached[root[j]] = 0;
+                    });
+                }
+            }
+            errors.rethrow();
+            for (int64_t i = start; i < stop; ++i)
+                for (int64_t j : found[i - start]) uf.unite(i, j);
+        }
+    }
+    const std::vector<int64_t> out = uf.labels();
+    std::copy(out.begin(), out.end(), labels);
+}
+
+}  // namespace icas
