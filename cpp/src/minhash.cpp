@@ -1,7 +1,8 @@
-// MinHash signature kernels: count equal uint64 slots per pair. The count
-// loops are compiled as AVX-512 / AVX2 / baseline clones (ICAS_CLONES) and the
-// loader picks the one this CPU runs; the compare-equal of 64-bit lanes
-// vectorises directly.
+// MinHash signature kernels: count equal uint64 / uint32 slots per pair. A
+// hand-written AVX-512 tile (eight pairs per pass over a signature) runs where
+// the CPU has AVX-512F; elsewhere the plain loops are compiled as AVX2 /
+// baseline clones (ICAS_CLONES), where the compare-equal of lanes vectorises
+// directly.
 #include "icas/minhash.hpp"
 
 #include <algorithm>
@@ -27,7 +28,8 @@ namespace {
 // even all remaining slots equal could not reach the minimum count.
 constexpr int64_t kChunk = 32;
 
-inline int64_t count_equal(const uint64_t* a, const uint64_t* b, int64_t k) {
+template <class T>
+inline int64_t count_equal(const T* a, const T* b, int64_t k) {
     int64_t c = 0;
     for (int64_t t = 0; t < k; ++t) c += a[t] == b[t];
     return c;
@@ -35,7 +37,8 @@ inline int64_t count_equal(const uint64_t* a, const uint64_t* b, int64_t k) {
 
 // Count with early exit: exact when the result is >= min_count, otherwise
 // only guaranteed to be < min_count.
-inline int64_t count_bounded(const uint64_t* a, const uint64_t* b, int64_t k, int64_t min_count) {
+template <class T>
+inline int64_t count_bounded(const T* a, const T* b, int64_t k, int64_t min_count) {
     int64_t c = 0;
     for (int64_t t0 = 0; t0 < k; t0 += kChunk) {
         const int64_t n = std::min(kChunk, k - t0);
@@ -49,10 +52,11 @@ inline int64_t count_bounded(const uint64_t* a, const uint64_t* b, int64_t k, in
 
 // counts[i * ldo + j] for a tile of A (na, k) against B (nbr, k); with
 // min_count > 0 the counts below min_count are only bounds (see above).
-ICAS_CLONES void count_tile_generic(const uint64_t* A, int64_t na, const uint64_t* B, int64_t nbr,
-                                    int64_t k, int64_t min_count, int32_t* out, int64_t ldo) {
+template <class T>
+inline void count_tile_impl(const T* A, int64_t na, const T* B, int64_t nbr, int64_t k,
+                            int64_t min_count, int32_t* out, int64_t ldo) {
     for (int64_t i = 0; i < na; ++i) {
-        const uint64_t* a = A + i * k;
+        const T* a = A + i * k;
         int32_t* o = out + i * ldo;
         if (min_count <= 0) {
             for (int64_t j = 0; j < nbr; ++j) o[j] = static_cast<int32_t>(count_equal(a, B + j * k, k));
@@ -63,6 +67,32 @@ ICAS_CLONES void count_tile_generic(const uint64_t* A, int64_t na, const uint64_
     }
 }
 
+// out[t] = count(a, sigs[idx[t]]), bounded as count_tile.
+template <class T>
+inline void count_gather_impl(const T* a, const T* sigs, const int64_t* idx, int64_t m, int64_t k,
+                              int64_t min_count, int32_t* out) {
+    for (int64_t t = 0; t < m; ++t)
+        out[t] = static_cast<int32_t>(count_bounded(a, sigs + idx[t] * k, k, min_count));
+}
+
+// Clones cannot be templates: one entry point per slot type.
+ICAS_CLONES void count_tile_generic(const uint64_t* A, int64_t na, const uint64_t* B, int64_t nbr,
+                                    int64_t k, int64_t min_count, int32_t* out, int64_t ldo) {
+    count_tile_impl(A, na, B, nbr, k, min_count, out, ldo);
+}
+ICAS_CLONES void count_tile_generic(const uint32_t* A, int64_t na, const uint32_t* B, int64_t nbr,
+                                    int64_t k, int64_t min_count, int32_t* out, int64_t ldo) {
+    count_tile_impl(A, na, B, nbr, k, min_count, out, ldo);
+}
+ICAS_CLONES void count_gather(const uint64_t* a, const uint64_t* sigs, const int64_t* idx,
+                              int64_t m, int64_t k, int64_t min_count, int32_t* out) {
+    count_gather_impl(a, sigs, idx, m, k, min_count, out);
+}
+ICAS_CLONES void count_gather(const uint32_t* a, const uint32_t* sigs, const int64_t* idx,
+                              int64_t m, int64_t k, int64_t min_count, int32_t* out) {
+    count_gather_impl(a, sigs, idx, m, k, min_count, out);
+}
+
 #ifdef ICAS_X86
 #define ICAS_T512 __attribute__((target("avx512f")))
 
@@ -70,7 +100,7 @@ ICAS_CLONES void count_tile_generic(const uint64_t* A, int64_t na, const uint64_
 // intrinsics trip a false -Wmaybe-uninitialized in GCC 12 headers.
 constexpr __mmask8 kAll = 0xFF;
 
-// Sums of eight accumulators, as eight int64 lanes [s0 .. s7].
+// Sums of eight accumulators of int64 lanes, as eight int64 lanes [s0 .. s7].
 ICAS_T512 inline __m512i hsum8(const __m512i* acc) {
     __m512i t[4];
     for (int p = 0; p < 4; ++p)
@@ -84,28 +114,61 @@ ICAS_T512 inline __m512i hsum8(const __m512i* acc) {
                             _mm512_maskz_shuffle_i64x2(kAll, v[0], v[1], 0xDD));
 }
 
+// Per-pair counts of eight accumulators (int32 lanes for uint32 slots).
+template <class T>
+ICAS_T512 inline __m512i counts8(const __m512i* acc) {
+    if constexpr (sizeof(T) == 8) {
+        return hsum8(acc);
+    } else {
+        __m512i wide[8];
+        const __m512i low = _mm512_set1_epi64(0xFFFFFFFF);
+        for (int r = 0; r < 8; ++r)
+            wide[r] = _mm512_add_epi64(_mm512_and_si512(acc[r], low), _mm512_maskz_srli_epi64(kAll, acc[r], 32));
+        return hsum8(wide);
+    }
+}
+
+// Counts equal lanes of x and y (those under `lanes`) into acc: a compare
+// gives a lane mask and a masked add counts it.
+template <class T>
+ICAS_T512 inline __m512i add_equal(__m512i acc, __m512i x, __m512i y, unsigned lanes) {
+    if constexpr (sizeof(T) == 8) {
+        const __mmask8 m = _mm512_mask_cmpeq_epi64_mask(static_cast<__mmask8>(lanes), x, y);
+        return _mm512_mask_add_epi64(acc, m, acc, _mm512_set1_epi64(1));
+    } else {
+        const __mmask16 m = _mm512_mask_cmpeq_epi32_mask(static_cast<__mmask16>(lanes), x, y);
+        return _mm512_mask_add_epi32(acc, m, acc, _mm512_set1_epi32(1));
+    }
+}
+
+template <class T>
+ICAS_T512 inline __m512i load_lanes(const T* p, unsigned lanes) {
+    if constexpr (sizeof(T) == 8) return _mm512_maskz_loadu_epi64(static_cast<__mmask8>(lanes), p);
+    else return _mm512_maskz_loadu_epi32(static_cast<__mmask16>(lanes), p);
+}
+
 // Equal slots of a against eight consecutive signatures b + r * k: each
-// slot chunk of a is loaded once for eight pairs; a compare gives a lane
-// mask and a masked add counts it (two instructions per 8 slots and pair).
-// With min_count > 0 the eight stop together once none can reach it.
-ICAS_T512 inline void count8_avx512(const uint64_t* a, const uint64_t* b, int64_t k,
-                                    int64_t min_count, int32_t* out) {
+// vector of a is loaded once for eight pairs (two instructions per vector
+// and pair). With min_count > 0 the eight stop together once none can reach
+// it.
+template <class T>
+ICAS_T512 inline void count8_avx512(const T* a, const T* b, int64_t k, int64_t min_count,
+                                    int32_t* out) {
+    constexpr int64_t W = 64 / sizeof(T);  // slots per vector
+    constexpr unsigned kFull = (1u << W) - 1u;
     __m512i acc[8];
     for (int r = 0; r < 8; ++r) acc[r] = _mm512_setzero_si512();
-    const __m512i one = _mm512_set1_epi64(1);
     int64_t t = 0;
-    while (t + 8 <= k) {
-        const int64_t stop = std::min(k - 7, t + kChunk);
-        for (; t < stop; t += 8) {
+    while (t + W <= k) {
+        const int64_t stop = std::min(k - W + 1, t + kChunk);
+        for (; t < stop; t += W) {
             const __m512i x = _mm512_loadu_si512(a + t);
-            for (int r = 0; r < 8; ++r) {
-                const __mmask8 m = _mm512_cmpeq_epi64_mask(x, _mm512_loadu_si512(b + r * k + t));
-                acc[r] = _mm512_mask_add_epi64(acc[r], m, acc[r], one);
-            }
+            for (int r = 0; r < 8; ++r)
+                acc[r] = add_equal<T>(acc[r], x, _mm512_loadu_si512(b + r * k + t), kFull);
         }
         if (min_count > 0 && t < k) {
             // Even if every remaining slot were equal, would any pair reach min_count?
-            const __m512i best = _mm512_add_epi64(hsum8(acc), _mm512_set1_epi64(k - t));
+            const __m512i best = _mm512_add_epi64(counts8<T>(acc), _mm512_set1_epi64(k - t));
             if (_mm512_cmplt_epi64_mask(best, _mm512_set1_epi64(min_count)) == kAll) {
                 t = k;
                 break;
@@ -113,23 +176,20 @@ ICAS_T512 inline void count8_avx512(const uint64_t* a, const uint64_t* b, int64_
         }
     }
     if (t < k) {
-        const __mmask8 tail = static_cast<__mmask8>((1u << (k - t)) - 1u);
-        const __m512i x = _mm512_maskz_loadu_epi64(tail, a + t);
-        for (int r = 0; r < 8; ++r) {
-            const __mmask8 m =
-                _mm512_mask_cmpeq_epi64_mask(tail, x, _mm512_maskz_loadu_epi64(tail, b + r * k + t));
-            acc[r] = _mm512_mask_add_epi64(acc[r], m, acc[r], one);
-        }
+        const unsigned tail = (1u << (k - t)) - 1u;
+        const __m512i x = load_lanes(a + t, tail);
+        for (int r = 0; r < 8; ++r) acc[r] = add_equal<T>(acc[r], x, load_lanes(b + r * k + t, tail), tail);
     }
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_maskz_cvtepi64_epi32(kAll, hsum8(acc)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                        _mm512_maskz_cvtepi64_epi32(kAll, counts8<T>(acc)));
 }
 
-ICAS_T512 __attribute__((flatten)) void count_tile_avx512(const uint64_t* A, int64_t na,
-                                                         const uint64_t* B, int64_t nbr, int64_t k,
-                                                         int64_t min_count, int32_t* out,
-                                                         int64_t ldo) {
+template <class T>
+ICAS_T512 __attribute__((flatten)) void count_tile_avx512(const T* A, int64_t na, const T* B,
+                                                         int64_t nbr, int64_t k, int64_t min_count,
+                                                         int32_t* out, int64_t ldo) {
     for (int64_t i = 0; i < na; ++i) {
-        const uint64_t* a = A + i * k;
+        const T* a = A + i * k;
         int32_t* o = out + i * ldo;
         int64_t j = 0;
         for (; j + 8 <= nbr; j += 8) count8_avx512(a, B + j * k, k, min_count, o + j);
@@ -138,29 +198,24 @@ ICAS_T512 __attribute__((flatten)) void count_tile_avx512(const uint64_t* A, int
 }
 #endif
 
-using TileFn = void (*)(const uint64_t*, int64_t, const uint64_t*, int64_t, int64_t, int64_t,
-                        int32_t*, int64_t);
+template <class T>
+using TileFn = void (*)(const T*, int64_t, const T*, int64_t, int64_t, int64_t, int32_t*, int64_t);
 
 // The hand-written AVX-512 tile where the CPU has it, else the clones.
-TileFn pick_tile() {
+template <class T>
+TileFn<T> pick_tile() {
 #ifdef ICAS_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return count_tile_avx512;
+    if (__builtin_cpu_supports("avx512f")) return count_tile_avx512<T>;
 #endif
-    return count_tile_generic;
+    return static_cast<TileFn<T>>(count_tile_generic);
 }
 
-void count_tile(const uint64_t* A, int64_t na, const uint64_t* B, int64_t nbr, int64_t k,
-                int64_t min_count, int32_t* out, int64_t ldo) {
-    static const TileFn fn = pick_tile();
+template <class T>
+void count_tile(const T* A, int64_t na, const T* B, int64_t nbr, int64_t k, int64_t min_count,
+                int32_t* out, int64_t ldo) {
+    static const TileFn<T> fn = pick_tile<T>();
     fn(A, na, B, nbr, k, min_count, out, ldo);
-}
-
-// out[t] = count(a, sigs[idx[t]]), bounded as count_tile.
-ICAS_CLONES void count_gather(const uint64_t* a, const uint64_t* sigs, const int64_t* idx,
-                              int64_t m, int64_t k, int64_t min_count, int32_t* out) {
-    for (int64_t t = 0; t < m; ++t)
-        out[t] = static_cast<int32_t>(count_bounded(a, sigs + idx[t] * k, k, min_count));
 }
 
 void check_sizes(int64_t k, std::initializer_list<int64_t> counts) {
@@ -172,8 +227,9 @@ void check_sizes(int64_t k, std::initializer_list<int64_t> counts) {
 
 // Rows per tile: a tile of signatures stays in L1 (32 KiB), between 8 and
 // 256 rows.
+template <class T>
 int64_t tile_rows(int64_t k) {
-    return std::clamp<int64_t>(32768 / (8 * k), 8, 256);
+    return std::clamp<int64_t>(32768 / (static_cast<int64_t>(sizeof(T)) * k), 8, 256);
 }
 
 std::vector<double> similarity_table(int64_t k) {
@@ -197,10 +253,13 @@ int64_t minhash_min_count(double threshold, int64_t k) {
     return c;
 }
 
-void minhash_matrix(const uint64_t* sigs, int64_t n, int64_t k, double* out, int n_threads) {
+namespace {
+
+template <class S>
+void matrix_impl(const S* sigs, int64_t n, int64_t k, double* out, int n_threads) {
     check_sizes(k, {n});
     const std::vector<double> sim = similarity_table(k);
-    const int64_t T = tile_rows(k);
+    const int64_t T = tile_rows<S>(k);
     const int64_t nt = (n + T - 1) / T;
     std::vector<std::pair<int64_t, int64_t>> tiles;
     for (int64_t I = 0; I < nt; ++I)
@@ -225,11 +284,12 @@ void minhash_matrix(const uint64_t* sigs, int64_t n, int64_t k, double* out, int
     }
 }
 
-void minhash_cross(const uint64_t* a, int64_t na, const uint64_t* b, int64_t nb, int64_t k,
+template <class S>
+void cross_impl(const S* a, int64_t na, const S* b, int64_t nb, int64_t k,
                    double* out, int n_threads) {
     check_sizes(k, {na, nb});
     const std::vector<double> sim = similarity_table(k);
-    const int64_t T = tile_rows(k);
+    const int64_t T = tile_rows<S>(k);
     const int64_t nti = (na + T - 1) / T, ntj = (nb + T - 1) / T;
     const int64_t ntiles = nti * ntj;
     const int threads = resolve_threads(n_threads);
@@ -247,12 +307,13 @@ void minhash_cross(const uint64_t* a, int64_t na, const uint64_t* b, int64_t nb,
     }
 }
 
-Edges minhash_pairs(const uint64_t* sigs, int64_t n, int64_t k, const PairOptions& opt) {
+template <class S>
+Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {
     check_sizes(k, {n});
     const int64_t min_count = minhash_min_count(opt.threshold, k);
     Edges result;
     if (min_count > k || n < 2) return result;
-    const int64_t T = tile_rows(k);
+    const int64_t T = tile_rows<S>(k);
     const int64_t nblocks = (n + T - 1) / T;
     std::vector<Edges> found(static_cast<size_t>(nblocks));
     ExceptionCatcher errors;
@@ -303,7 +364,8 @@ Edges minhash_pairs(const uint64_t* sigs, int64_t n, int64_t k, const PairOption
     return result;
 }
 
-void minhash_components(const uint64_t* sigs, int64_t n, int64_t k, const PairOptions& opt,
+template <class S>
+void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,
                         int64_t* labels) {
     check_sizes(k, {n});
     const int64_t min_count = minhash_min_count(opt.threshold, k);
@@ -359,5 +421,26 @@ void minhash_components(const uint64_t* sigs, int64_t n, int64_t k, const PairOp
     const std::vector<int64_t> out = uf.labels();
     std::copy(out.begin(), out.end(), labels);
 }
+
+}  // namespace
+
+#define ICAS_MINHASH_OVERLOADS(S)                                                                \
+    void minhash_matrix(const S* sigs, int64_t n, int64_t k, double* out, int n_threads) {       \
+        matrix_impl(sigs, n, k, out, n_threads);                                                 \
+    }                                                                                            \
+    void minhash_cross(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, double* out,   \
+                       int n_threads) {                                                          \
+        cross_impl(a, na, b, nb, k, out, n_threads);                                             \
+    }                                                                                            \
+    Edges minhash_pairs(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {           \
+        return pairs_impl(sigs, n, k, opt);                                                      \
+    }                                                                                            \
+    void minhash_components(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,         \
+                            int64_t* labels) {                                                   \
+        components_impl(sigs, n, k, opt, labels);                                                \
+    }
+ICAS_MINHASH_OVERLOADS(uint64_t)
+ICAS_MINHASH_OVERLOADS(uint32_t)
+#undef ICAS_MINHASH_OVERLOADS
 
 }  // namespace icas

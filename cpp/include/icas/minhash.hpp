@@ -1,8 +1,10 @@
 #pragma once
-// MinHash signature similarity: signatures are (n, k) uint64, row-major,
-// C-contiguous (datasketch's MinHash.hashvalues, k = num_perm). The
-// similarity of two signatures is the share of equal slots,
+// MinHash signature similarity: signatures are (n, k) uint64 or uint32,
+// row-major, C-contiguous (datasketch's MinHash.hashvalues, k = num_perm:
+// uint32 for its default "affine32" scheme, uint64 for "affine64" and
+// "legacy"). The similarity of two signatures is the share of equal slots,
 // double(count) / double(k): bit for bit datasketch.MinHash.jaccard.
+// Every function has a uint64_t and a uint32_t overload.
 #include <cstdint>
 
 #include "icas/pairs.hpp"
@@ -18,21 +20,27 @@ int64_t minhash_min_count(double threshold, int64_t k);
 /// OpenMP threads (0 default, -1 all cores); the result does not depend on
 /// the thread count. Throws std::invalid_argument for n < 0 or k < 1.
 void minhash_matrix(const uint64_t* sigs, int64_t n, int64_t k, double* out, int n_threads);
+void minhash_matrix(const uint32_t* sigs, int64_t n, int64_t k, double* out, int n_threads);
 
 /// Similarity of every (i, j), i in a (na, k), j in b (nb, k): out (na, nb)
 /// float64, row-major, caller-owned. Threads as minhash_matrix.
 void minhash_cross(const uint64_t* a, int64_t na, const uint64_t* b, int64_t nb, int64_t k,
+                   double* out, int n_threads);
+void minhash_cross(const uint32_t* a, int64_t na, const uint32_t* b, int64_t nb, int64_t k,
                    double* out, int n_threads);
 
 /// Pairs i < j whose similarity is >= opt.threshold (compared in double),
 /// skipping pairs of equal opt.groups when given. Edges ordered by (i, j)
 /// whatever the thread count; scores are float(double(count) / double(k)).
 Edges minhash_pairs(const uint64_t* sigs, int64_t n, int64_t k, const PairOptions& opt);
+Edges minhash_pairs(const uint32_t* sigs, int64_t n, int64_t k, const PairOptions& opt);
 
 /// Connected components of the graph of minhash_pairs, written to labels
 /// (n,) int64 (caller-owned) in order of first appearance. Pairs whose two
 /// signatures are already joined are not computed (exact).
 void minhash_components(const uint64_t* sigs, int64_t n, int64_t k, const PairOptions& opt,
+                        int64_t* labels);
+void minhash_components(const uint32_t* sigs, int64_t n, int64_t k, const PairOptions& opt,
                         int64_t* labels);
 
 }  // namespace icas

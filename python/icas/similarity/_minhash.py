@@ -1,10 +1,12 @@
 """MinHash signature similarity (estimated Jaccard similarity of sets).
 
-Signatures are ``(n, k)`` uint64 arrays, one signature per row, as
-``datasketch.MinHash.hashvalues`` (``k = num_perm``). The similarity of two
-signatures is the share of equal slots, ``count / k`` computed in float64:
-bit for bit ``datasketch.MinHash.jaccard``. All signatures must come from the
-same permutations (same seed and num_perm), as datasketch requires.
+Signatures are ``(n, k)`` uint64 or uint32 arrays, one signature per row, as
+``datasketch.MinHash.hashvalues`` stacked (``k = num_perm``; datasketch >= 2
+stores uint32 for its default ``"affine32"`` scheme and uint64 for
+``"affine64"`` and ``"legacy"``). The similarity of two signatures is the
+share of equal slots, ``count / k`` computed in float64: bit for bit
+``datasketch.MinHash.jaccard``. All signatures must come from the same
+permutations (same seed, num_perm and scheme), as datasketch requires.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from icas import _validate as v
 __all__ = ["minhash_components", "minhash_cross", "minhash_matrix", "minhash_pairs"]
 
 
+_DTYPES = (np.dtype(np.uint64), np.dtype(np.uint32))
+
+
 def _signatures(sigs, name: str) -> np.ndarray:
-    if isinstance(sigs, np.ndarray) and sigs.dtype != np.uint64:
+    if isinstance(sigs, np.ndarray) and sigs.dtype not in _DTYPES:
         raise TypeError(
-            f"{name} must have dtype uint64 (MinHash.hashvalues), got {sigs.dtype}"
+            f"{name} must have dtype uint64 or uint32 (MinHash.hashvalues), got {sigs.dtype}"
         )
-    sigs = v.array(sigs, name=name, dtype=np.uint64, ndim=2)
+    dtype = sigs.dtype if isinstance(sigs, np.ndarray) else np.uint64
+    sigs = v.array(sigs, name=name, dtype=dtype, ndim=2)
     if sigs.shape[1] < 1:
         raise ValueError(
             f"{name} must have at least 1 slot per signature, got shape {v.shape_str(sigs)}"
@@ -35,7 +41,7 @@ def minhash_matrix(signatures, *, n_threads=None) -> np.ndarray:
 
     Parameters
     ----------
-    signatures : (n, k) uint64 array
+    signatures : (n, k) uint64 or uint32 array
         MinHash signatures (``MinHash.hashvalues`` stacked). A non-contiguous
         array is copied once to C order (``np.ascontiguousarray``); nothing
         else is converted.
@@ -57,8 +63,8 @@ def minhash_cross(a, b, *, n_threads=None) -> np.ndarray:
 
     Parameters
     ----------
-    a : (na, k) uint64 array
-    b : (nb, k) uint64 array
+    a : (na, k) uint64 or uint32 array
+    b : (nb, k) array of the same dtype
         Signatures with the same number of slots.
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
@@ -70,6 +76,10 @@ def minhash_cross(a, b, *, n_threads=None) -> np.ndarray:
     """
     a = _signatures(a, "a")
     b = _signatures(b, "b")
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"a and b must have the same dtype (the same MinHash scheme), got {a.dtype} and {b.dtype}"
+        )
     if a.shape[1] != b.shape[1]:
         raise ValueError(
             f"a and b must have the same number of slots, got shapes "
@@ -86,7 +96,7 @@ def minhash_pairs(signatures, threshold, *, groups=None, n_threads=None):
 
     Parameters
     ----------
-    signatures : (n, k) uint64 array
+    signatures : (n, k) uint64 or uint32 array
     threshold : float in [0, 1]
     groups : (n,) int array, optional
         Pairs whose two signatures have the same group are skipped.
@@ -114,7 +124,7 @@ def minhash_components(signatures, threshold, *, groups=None, n_threads=None) ->
 
     Parameters
     ----------
-    signatures : (n, k) uint64 array
+    signatures : (n, k) uint64 or uint32 array
     threshold : float in [0, 1]
     groups : (n,) int array, optional
         Pairs whose two signatures have the same group are skipped.
