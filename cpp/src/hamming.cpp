@@ -299,59 +299,28 @@ inline void tile_impl(const uint8_t* A, int64_t na, const uint8_t* B, int64_t nb
     }
 }
 
-// out[t] = distance(a, codes[idx[t]]), bounded as tile_impl.
-template <class L>
-inline void gather_impl(const uint8_t* a, const uint8_t* codes, const int64_t* idx, int64_t m,
-                        int64_t nb, int64_t max_d, int32_t* out) {
-    for (int64_t t = 0; t < m; ++t)
-        out[t] = static_cast<int32_t>(L::dist(a, codes + idx[t] * nb, nb, max_d));
-}
-
 using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, int64_t,
                         int32_t*, int64_t);
-using GatherFn = void (*)(const uint8_t*, const uint8_t*, const int64_t*, int64_t, int64_t,
-                          int64_t, int32_t*);
-
-struct Kernels {
-    TileFn tile;
-    GatherFn gather;
-};
 
 #define ICAS_TILE_ARGS                                                                           \
     const uint8_t *A, int64_t na, const uint8_t *B, int64_t nbr, int64_t nb, int64_t max_d,      \
         int32_t *out, int64_t ldo
-#define ICAS_GATHER_ARGS                                                                         \
-    const uint8_t *a, const uint8_t *codes, const int64_t *idx, int64_t m, int64_t nb,           \
-        int64_t max_d, int32_t *out
 
 __attribute__((flatten)) void tile_portable(ICAS_TILE_ARGS) {
     tile_impl<Portable>(A, na, B, nbr, nb, max_d, out, ldo);
-}
-__attribute__((flatten)) void gather_portable(ICAS_GATHER_ARGS) {
-    gather_impl<Portable>(a, codes, idx, m, nb, max_d, out);
 }
 #ifdef ICAS_X86
 ICAS_TPOP __attribute__((flatten)) void tile_popcnt(ICAS_TILE_ARGS) {
     tile_impl<Popcnt>(A, na, B, nbr, nb, max_d, out, ldo);
 }
-ICAS_TPOP __attribute__((flatten)) void gather_popcnt(ICAS_GATHER_ARGS) {
-    gather_impl<Popcnt>(a, codes, idx, m, nb, max_d, out);
-}
 ICAS_T256 __attribute__((flatten)) void tile_avx2(ICAS_TILE_ARGS) {
     tile_impl<Avx2>(A, na, B, nbr, nb, max_d, out, ldo);
-}
-ICAS_T256 __attribute__((flatten)) void gather_avx2(ICAS_GATHER_ARGS) {
-    gather_impl<Avx2>(a, codes, idx, m, nb, max_d, out);
 }
 ICAS_T512 __attribute__((flatten)) void tile_avx512(ICAS_TILE_ARGS) {
     tile_impl<Avx512>(A, na, B, nbr, nb, max_d, out, ldo);
 }
-ICAS_T512 __attribute__((flatten)) void gather_avx512(ICAS_GATHER_ARGS) {
-    gather_impl<Avx512>(a, codes, idx, m, nb, max_d, out);
-}
 #endif
 #undef ICAS_TILE_ARGS
-#undef ICAS_GATHER_ARGS
 
 bool cpu_runs(HammingKernel k) {
 #ifdef ICAS_X86
@@ -382,18 +351,18 @@ HammingKernel resolve_kernel(HammingKernel k) {
     return HammingKernel::Portable;
 }
 
-Kernels kernels_for(HammingKernel k) {
+TileFn tile_for(HammingKernel k) {
     switch (resolve_kernel(k)) {
 #ifdef ICAS_X86
         case HammingKernel::Avx512:
-            return {tile_avx512, gather_avx512};
+            return tile_avx512;
         case HammingKernel::Avx2:
-            return {tile_avx2, gather_avx2};
+            return tile_avx2;
         case HammingKernel::Popcnt:
-            return {tile_popcnt, gather_popcnt};
+            return tile_popcnt;
 #endif
         default:
-            return {tile_portable, gather_portable};
+            return tile_portable;
     }
 }
 
@@ -452,7 +421,7 @@ int64_t hamming_max_distance(double threshold, int64_t bits) {
 void hamming_matrix(const uint8_t* codes, int64_t n, int64_t n_bytes, int32_t* out, int n_threads,
                     HammingKernel kernel) {
     check_sizes(n_bytes, {n});
-    const Kernels kern = kernels_for(kernel);
+    const TileFn tile = tile_for(kernel);
     const int64_t T = tile_rows(n_bytes);
     const int64_t nt = (n + T - 1) / T;
     // Upper-triangle tiles (I <= J); each off-diagonal tile is mirrored.
@@ -465,7 +434,7 @@ void hamming_matrix(const uint8_t* codes, int64_t n, int64_t n_bytes, int32_t* o
     for (int64_t t = 0; t < ntiles; ++t) {
         const int64_t i0 = tiles[t].first * T, j0 = tiles[t].second * T;
         const int64_t ni = std::min(T, n - i0), nj = std::min(T, n - j0);
-        kern.tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, kNoBound,
+        tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, kNoBound,
                   out + i0 * n + j0, n);
         if (i0 != j0) {
             for (int64_t j = 0; j < nj; ++j)
@@ -477,7 +446,7 @@ void hamming_matrix(const uint8_t* codes, int64_t n, int64_t n_bytes, int32_t* o
 void hamming_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t n_bytes,
                    int32_t* out, int n_threads, HammingKernel kernel) {
     check_sizes(n_bytes, {na, nb});
-    const Kernels kern = kernels_for(kernel);
+    const TileFn tile = tile_for(kernel);
     const int64_t T = tile_rows(n_bytes);
     const int64_t nti = (na + T - 1) / T, ntj = (nb + T - 1) / T;
     const int64_t ntiles = nti * ntj;
@@ -485,7 +454,7 @@ void hamming_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, i
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t t = 0; t < ntiles; ++t) {
         const int64_t i0 = (t / ntj) * T, j0 = (t % ntj) * T;
-        kern.tile(a + i0 * n_bytes, std::min(T, na - i0), b + j0 * n_bytes, std::min(T, nb - j0),
+        tile(a + i0 * n_bytes, std::min(T, na - i0), b + j0 * n_bytes, std::min(T, nb - j0),
                   n_bytes, kNoBound, out + i0 * nb + j0, nb);
     }
 }
@@ -493,7 +462,7 @@ void hamming_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, i
 Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const PairOptions& opt,
                     HammingKernel kernel) {
     check_sizes(n_bytes, {n});
-    const Kernels kern = kernels_for(kernel);
+    const TileFn tile = tile_for(kernel);
     const int64_t bits = 8 * n_bytes;
     const int64_t max_d = hamming_max_distance(opt.threshold, bits);
     Edges result;
@@ -519,7 +488,7 @@ Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const Pair
                 for (auto& r : rows) r.clear();
                 for (int64_t j0 = i0; j0 < n; j0 += T) {
                     const int64_t nj = std::min(T, n - j0);
-                    kern.tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d,
+                    tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d,
                               dist.data(), T);
                     for (int64_t i = 0; i < ni; ++i) {
                         const int32_t* d = dist.data() + i * T;
@@ -557,56 +526,61 @@ Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const Pair
 void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const PairOptions& opt,
                         int64_t* labels, HammingKernel kernel) {
     check_sizes(n_bytes, {n});
-    const Kernels kern = kernels_for(kernel);
+    const TileFn tile = tile_for(kernel);
     const int64_t max_d = hamming_max_distance(opt.threshold, 8 * n_bytes);
     UnionFind uf(n);
-    if (max_d >= 0) {
-        std::vector<int64_t> root(static_cast<size_t>(n));
+    if (max_d >= 0 && n >= 2) {
+        const int64_t T = tile_rows(n_bytes);
+        constexpr int64_t R = 16;  // rows per block
         const int threads = resolve_threads(opt.n_threads);
-        const int64_t block = std::max<int64_t>(16, 4 * threads);
-        constexpr int64_t kChunk = 256;
-        for (int64_t start = 0; start < n; start += block) {
-            const int64_t stop = std::min(n, start + block);
-            for (int64_t k = 0; k < n; ++k) root[k] = uf.find(k);
-            std::vector<std::vector<int64_t>> found(static_cast<size_t>(stop - start));
+        const int64_t words = (n + 63) / 64;
+        std::vector<int64_t> root(static_cast<size_t>(n));
+        // Rows go in waves of blocks. Within a wave the workers read a snapshot
+        // of the roots and keep, per row, one edge per component it reaches
+        // (none into its own), so the edges held stay O(n) whatever the
+        // threshold; they are united after the wave.
+        const int64_t wave = R * 4 * threads;
+        for (int64_t start = 0; start < n - 1; start += wave) {
+            const int64_t stop = std::min(n, start + wave);
+            for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
+            const int64_t nblocks = (stop - start + R - 1) / R;
+            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(static_cast<size_t>(nblocks));
             ExceptionCatcher errors;
 #pragma omp parallel num_threads(threads)
             {
-                // Roots this row has already reached: pairs into them are
-                // redundant. Candidates are gathered a chunk at a time and
-                // re-checked in order, so the result is the sequential one.
-                std::vector<char> reached(static_cast<size_t>(n), 0);
-                std::vector<int64_t> idx(kChunk);
-                std::vector<int32_t> dist(kChunk);
+                std::vector<int32_t> dist(static_cast<size_t>(R * T));
+                std::vector<uint64_t> reached(static_cast<size_t>(R * words), 0);  // bitset per row
 #pragma omp for schedule(dynamic, 1)
-                for (int64_t i = start; i < stop; ++i) {
+                for (int64_t b = 0; b < nblocks; ++b) {
                     errors.run([&] {
-                        std::vector<int64_t>& row = found[i - start];
-                        const uint8_t* a = codes + i * n_bytes;
-                        reached[root[i]] = 1;
-                        for (int64_t j0 = i + 1; j0 < n; j0 += kChunk) {
-                            const int64_t j1 = std::min(n, j0 + kChunk);
-                            int64_t m = 0;
-                            for (int64_t j = j0; j < j1; ++j)
-                                if (!reached[root[j]] && !detail::same_group(opt, i, j)) idx[m++] = j;
-                            if (m == 0) continue;
-                            kern.gather(a, codes, idx.data(), m, n_bytes, max_d, dist.data());
-                            for (int64_t t = 0; t < m; ++t) {
-                                const int64_t j = idx[t];
-                                if (dist[t] <= max_d && !reached[root[j]]) {
-                                    row.push_back(j);
-                                    reached[root[j]] = 1;
+                        const int64_t i0 = start + b * R, ni = std::min(R, stop - i0);
+                        std::vector<std::pair<int64_t, int64_t>>& out = found[b];
+                        for (int64_t j0 = i0; j0 < n; j0 += T) {
+                            const int64_t nj = std::min(T, n - j0);
+                            tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d,
+                                 dist.data(), T);
+                            for (int64_t i = 0; i < ni; ++i) {
+                                const int64_t gi = i0 + i, ri = root[gi];
+                                uint64_t* seen = reached.data() + i * words;
+                                const int32_t* d = dist.data() + i * T;
+                                for (int64_t j = std::max<int64_t>(0, gi + 1 - j0); j < nj; ++j) {
+                                    if (d[j] > max_d) continue;
+                                    const int64_t gj = j0 + j, r = root[gj];
+                                    if (r == ri || (seen[r >> 6] >> (r & 63)) & 1 ||
+                                        detail::same_group(opt, gi, gj))
+                                        continue;
+                                    seen[r >> 6] |= uint64_t{1} << (r & 63);
+                                    out.emplace_back(gi, gj);
                                 }
                             }
                         }
-                        reached[root[i]] = 0;
-                        for (int64_t j : row) reached[root[j]] = 0;
+                        for (const auto& [gi, gj] : out) reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
                     });
                 }
             }
             errors.rethrow();
-            for (int64_t i = start; i < stop; ++i)
-                for (int64_t j : found[i - start]) uf.unite(i, j);
+            for (const auto& block : found)
+                for (const auto& [i, j] : block) uf.unite(i, j);
         }
     }
     const std::vector<int64_t> out = uf.labels();

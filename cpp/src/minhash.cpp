@@ -67,14 +67,6 @@ inline void count_tile_impl(const T* A, int64_t na, const T* B, int64_t nbr, int
     }
 }
 
-// out[t] = count(a, sigs[idx[t]]), bounded as count_tile.
-template <class T>
-inline void count_gather_impl(const T* a, const T* sigs, const int64_t* idx, int64_t m, int64_t k,
-                              int64_t min_count, int32_t* out) {
-    for (int64_t t = 0; t < m; ++t)
-        out[t] = static_cast<int32_t>(count_bounded(a, sigs + idx[t] * k, k, min_count));
-}
-
 // Clones cannot be templates: one entry point per slot type.
 ICAS_CLONES void count_tile_generic(const uint64_t* A, int64_t na, const uint64_t* B, int64_t nbr,
                                     int64_t k, int64_t min_count, int32_t* out, int64_t ldo) {
@@ -84,15 +76,6 @@ ICAS_CLONES void count_tile_generic(const uint32_t* A, int64_t na, const uint32_
                                     int64_t k, int64_t min_count, int32_t* out, int64_t ldo) {
     count_tile_impl(A, na, B, nbr, k, min_count, out, ldo);
 }
-ICAS_CLONES void count_gather(const uint64_t* a, const uint64_t* sigs, const int64_t* idx,
-                              int64_t m, int64_t k, int64_t min_count, int32_t* out) {
-    count_gather_impl(a, sigs, idx, m, k, min_count, out);
-}
-ICAS_CLONES void count_gather(const uint32_t* a, const uint32_t* sigs, const int64_t* idx,
-                              int64_t m, int64_t k, int64_t min_count, int32_t* out) {
-    count_gather_impl(a, sigs, idx, m, k, min_count, out);
-}
-
 #ifdef ICAS_X86
 #define ICAS_T512 __attribute__((target("avx512f")))
 
@@ -365,57 +348,62 @@ Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {
 }
 
 template <class S>
-void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,
-                        int64_t* labels) {
+void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt, int64_t* labels) {
     check_sizes(k, {n});
     const int64_t min_count = minhash_min_count(opt.threshold, k);
     UnionFind uf(n);
-    if (min_count <= k) {
-        std::vector<int64_t> root(static_cast<size_t>(n));
+    if (min_count <= k && n >= 2) {
+        const int64_t T = tile_rows<S>(k);
+        constexpr int64_t R = 16;  // rows per block
         const int threads = resolve_threads(opt.n_threads);
-        const int64_t block = std::max<int64_t>(16, 4 * threads);
-        constexpr int64_t kGather = 256;
-        for (int64_t start = 0; start < n; start += block) {
-            const int64_t stop = std::min(n, start + block);
+        const int64_t words = (n + 63) / 64;
+        std::vector<int64_t> root(static_cast<size_t>(n));
+        // Rows go in waves of blocks. Within a wave the workers read a snapshot
+        // of the roots and keep, per row, one edge per component it reaches
+        // (none into its own), so the edges held stay O(n) whatever the
+        // threshold; they are united after the wave.
+        const int64_t wave = R * 4 * threads;
+        for (int64_t start = 0; start < n - 1; start += wave) {
+            const int64_t stop = std::min(n, start + wave);
             for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
-            std::vector<std::vector<int64_t>> found(static_cast<size_t>(stop - start));
+            const int64_t nblocks = (stop - start + R - 1) / R;
+            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(static_cast<size_t>(nblocks));
             ExceptionCatcher errors;
 #pragma omp parallel num_threads(threads)
             {
-                // Roots this row has already reached: pairs into them are
-                // redundant. Candidates are gathered a chunk at a time and
-                // re-checked in order, so the result is the sequential one.
-                std::vector<char> reached(static_cast<size_t>(n), 0);
-                std::vector<int64_t> idx(kGather);
-                std::vector<int32_t> counts(kGather);
+                std::vector<int32_t> counts(static_cast<size_t>(R * T));
+                std::vector<uint64_t> reached(static_cast<size_t>(R * words), 0);  // bitset per row
 #pragma omp for schedule(dynamic, 1)
-                for (int64_t i = start; i < stop; ++i) {
+                for (int64_t b = 0; b < nblocks; ++b) {
                     errors.run([&] {
-                        std::vector<int64_t>& row = found[i - start];
-                        reached[root[i]] = 1;
-                        for (int64_t j0 = i + 1; j0 < n; j0 += kGather) {
-                            const int64_t j1 = std::min(n, j0 + kGather);
-                            int64_t m = 0;
-                            for (int64_t j = j0; j < j1; ++j)
-                                if (!reached[root[j]] && !detail::same_group(opt, i, j)) idx[m++] = j;
-                            if (m == 0) continue;
-                            count_gather(sigs + i * k, sigs, idx.data(), m, k, min_count, counts.data());
-                            for (int64_t t = 0; t < m; ++t) {
-                                const int64_t j = idx[t];
-                                if (counts[t] >= min_count && !reached[root[j]]) {
-                                    row.push_back(j);
-                                    reached[root[j]] = 1;
+                        const int64_t i0 = start + b * R, ni = std::min(R, stop - i0);
+                        std::vector<std::pair<int64_t, int64_t>>& out = found[b];
+                        for (int64_t j0 = i0; j0 < n; j0 += T) {
+                            const int64_t nj = std::min(T, n - j0);
+                            count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count,
+                                       counts.data(), T);
+                            for (int64_t i = 0; i < ni; ++i) {
+                                const int64_t gi = i0 + i, ri = root[gi];
+                                uint64_t* seen = reached.data() + i * words;
+                                const int32_t* c = counts.data() + i * T;
+                                for (int64_t j = std::max<int64_t>(0, gi + 1 - j0); j < nj; ++j) {
+                                    if (c[j] < min_count) continue;
+                                    const int64_t gj = j0 + j, r = root[gj];
+                                    if (r == ri || (seen[r >> 6] >> (r & 63)) & 1 ||
+                                        detail::same_group(opt, gi, gj))
+                                        continue;
+                                    seen[r >> 6] |= uint64_t{1} << (r & 63);
+                                    out.emplace_back(gi, gj);
                                 }
                             }
                         }
-                        reached[root[i]] = 0;
-                        for (int64_t j : row) reached[root[j]] = 0;
+                        for (const auto& [gi, gj] : out) reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
                     });
                 }
             }
             errors.rethrow();
-            for (int64_t i = start; i < stop; ++i)
-                for (int64_t j : found[i - start]) uf.unite(i, j);
+            for (const auto& block : found)
+                for (const auto& [i, j] : block) uf.unite(i, j);
         }
     }
     const std::vector<int64_t> out = uf.labels();

@@ -51,8 +51,9 @@ Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const Pair
                     HammingKernel kernel = HammingKernel::Auto);
 
 /// Connected components of the graph of hamming_pairs, written to labels
-/// (n,) int64 (caller-owned) in order of first appearance. Pairs whose two
-/// codes are already joined are not computed (exact).
+/// (n,) int64 (caller-owned) in order of first appearance. Pairs are computed
+/// in tiles as in hamming_pairs, but a row keeps at most one edge per
+/// component it reaches (exact), so memory stays O(n) at any threshold.
 void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const PairOptions& opt,
                         int64_t* labels, HammingKernel kernel = HammingKernel::Auto);
 

@@ -36,8 +36,9 @@ Edges minhash_pairs(const uint64_t* sigs, int64_t n, int64_t k, const PairOption
 Edges minhash_pairs(const uint32_t* sigs, int64_t n, int64_t k, const PairOptions& opt);
 
 /// Connected components of the graph of minhash_pairs, written to labels
-/// (n,) int64 (caller-owned) in order of first appearance. Pairs whose two
-/// signatures are already joined are not computed (exact).
+/// (n,) int64 (caller-owned) in order of first appearance. Pairs are computed
+/// in tiles as in minhash_pairs, but a row keeps at most one edge per
+/// component it reaches (exact), so memory stays O(n) at any threshold.
 void minhash_components(const uint64_t* sigs, int64_t n, int64_t k, const PairOptions& opt,
                         int64_t* labels);
 void minhash_components(const uint32_t* sigs, int64_t n, int64_t k, const PairOptions& opt,

@@ -110,7 +110,8 @@ def hamming_components(codes, threshold, *, groups=None, n_threads=None) -> np.n
     """Clusters of codes chained by pairs with ``1 - d / bits >= threshold``.
 
     Same labels as ``icas.connected_components(hamming_pairs(...)[0], n)``;
-    pairs whose two codes are already joined are skipped (exact).
+    memory stays O(n) at any threshold (a row keeps one edge per component
+    it reaches), unlike the edge list of the pairs form.
 
     Parameters
     ----------

@@ -120,7 +120,8 @@ def minhash_components(signatures, threshold, *, groups=None, n_threads=None) ->
     """Clusters of signatures chained by pairs with similarity >= ``threshold``.
 
     Same labels as ``icas.connected_components(minhash_pairs(...)[0], n)``;
-    pairs whose two signatures are already joined are skipped (exact).
+    memory stays O(n) at any threshold (a row keeps one edge per component
+    it reaches), unlike the edge list of the pairs form.
 
     Parameters
     ----------
