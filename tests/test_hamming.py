@@ -54,7 +54,8 @@ def near_duplicates(rng, n: int, n_bytes: int, flip: float = 0.03) -> np.ndarray
 def test_matrix_equals_imagehash_on_random_hashes(side):
     rng = np.random.default_rng(side)
     base = rng.random((side, side)) < 0.5
-    hashes = [imagehash.ImageHash(base ^ (rng.random((side, side)) < p)) for p in np.linspace(0, 0.6, 12)]
+    flips = [rng.random((side, side)) < p for p in np.linspace(0, 0.6, 12)]
+    hashes = [imagehash.ImageHash(base ^ f) for f in flips]
     codes = np.stack([pack(h) for h in hashes])
     got = hamming_matrix(codes)
     want = np.array([[h1 - h2 for h2 in hashes] for h1 in hashes])
@@ -64,7 +65,8 @@ def test_matrix_equals_imagehash_on_random_hashes(side):
     # (5 x 5 = 25 bits are padded to 32: the padding never differs)
     bits = 8 * codes.shape[1]
     edges, scores = hamming_pairs(codes, 0.0)
-    np.testing.assert_array_equal(scores, (1.0 - want[edges[:, 0], edges[:, 1]] / bits).astype(np.float32))
+    want_scores = (1.0 - want[edges[:, 0], edges[:, 1]] / bits).astype(np.float32)
+    np.testing.assert_array_equal(scores, want_scores)
 
 
 @pytest.mark.parametrize("hash_size", [8, 16])
@@ -98,7 +100,9 @@ def test_every_kernel_matches_numpy(kernel, n_bytes):
     other = rng.integers(0, 256, size=(19, n_bytes), dtype=np.uint8)
     want = ref_distances(codes, codes)
     np.testing.assert_array_equal(_core.hamming_matrix(codes, 0, kernel), want)
-    np.testing.assert_array_equal(_core.hamming_cross(codes, other, 0, kernel), ref_distances(codes, other))
+    np.testing.assert_array_equal(
+        _core.hamming_cross(codes, other, 0, kernel), ref_distances(codes, other)
+    )
     for threshold in (0.0, 0.5, 0.8, 0.95, 1.0):
         edges, scores = _core.hamming_pairs(codes, threshold, None, 0, kernel)
         want_edges, want_scores = ref_pairs(codes, threshold, d=want)
@@ -198,13 +202,19 @@ def test_groups_skip_pairs_inside_a_group():
 def test_thread_count_does_not_change_results():
     rng = np.random.default_rng(3)
     codes = near_duplicates(rng, 300, 64, flip=0.05)
-    ref = [hamming_matrix(codes, n_threads=1), *hamming_pairs(codes, 0.85, n_threads=1),
-           hamming_components(codes, 0.85, n_threads=1)]
+
+    def run(n_threads):
+        return [
+            hamming_matrix(codes, n_threads=n_threads),
+            *hamming_pairs(codes, 0.85, n_threads=n_threads),
+            hamming_components(codes, 0.85, n_threads=n_threads),
+            hamming_cross(codes[:50], codes, n_threads=n_threads),
+        ]
+
+    ref = run(1)
     assert len(ref[1]) > 0
     for n_threads in (2, 3, -1, None):
-        got = [hamming_matrix(codes, n_threads=n_threads), *hamming_pairs(codes, 0.85, n_threads=n_threads),
-               hamming_components(codes, 0.85, n_threads=n_threads)]
-        for a, b in zip(ref, got):
+        for a, b in zip(ref, run(n_threads), strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -225,7 +235,8 @@ def test_non_contiguous_input_is_accepted():
     rng = np.random.default_rng(8)
     wide = rng.integers(0, 256, size=(20, 16), dtype=np.uint8)
     view = wide[::2, ::2]
-    np.testing.assert_array_equal(hamming_matrix(view), ref_distances(np.ascontiguousarray(view), np.ascontiguousarray(view)))
+    dense = np.ascontiguousarray(view)
+    np.testing.assert_array_equal(hamming_matrix(view), ref_distances(dense, dense))
 
 
 # ---- errors ---------------------------------------------------------------------------
@@ -307,7 +318,9 @@ def test_property_max_distance_is_the_float64_boundary(n_bytes, data):
 
 
 @settings(max_examples=30, deadline=None)
-@given(dtype=st.sampled_from([np.bool_, np.int8, np.uint16, np.int32, np.int64, np.float32, np.uint64]))
+@given(
+    dtype=st.sampled_from([np.bool_, np.int8, np.uint16, np.int32, np.int64, np.float32, np.uint64])
+)
 def test_property_wrong_dtype_is_a_type_error(dtype):
     with pytest.raises(TypeError, match="uint8"):
         hamming_matrix(np.zeros((3, 8), dtype))

@@ -13,7 +13,8 @@ namespace {
 // Checks a codes array and returns its number of bytes per code.
 int64_t code_bytes(const carray<uint8_t>& codes, const char* name) {
     require_ndim(codes, 2, name);
-    require(codes.shape(1) >= 1, std::string(name) + " must have at least 1 byte per code, got shape (" +
+    require(codes.shape(1) >= 1, std::string(name) +
+                                     " must have at least 1 byte per code, got shape (" +
                                      std::to_string(codes.shape(0)) + ", 0)");
     return codes.shape(1);
 }
@@ -36,7 +37,8 @@ carray<int32_t> cross(const carray<uint8_t>& a, const carray<uint8_t>& b, int n_
                       const std::string& kernel) {
     const int64_t nb = code_bytes(a, "a");
     require(code_bytes(b, "b") == nb, "a and b must have the same number of bytes per code, got " +
-                                          std::to_string(nb) + " and " + std::to_string(b.shape(1)));
+                                          std::to_string(nb) + " and " +
+                                          std::to_string(b.shape(1)));
     const HammingKernel k = hamming_kernel_from_name(kernel);
     const int64_t na = a.shape(0), nbr = b.shape(0);
     auto out = empty<int32_t>({na, nbr});
@@ -101,7 +103,8 @@ void register_hamming(py::module_& m) {
           "Pairs i < j with 1 - d / bits >= threshold: (edges (m, 2) int64, scores (m,) float32).");
     m.def("hamming_components", &components, py::arg("codes").noconvert(), py::arg("threshold"),
           py::arg("groups").noconvert() = py::none(), py::arg("n_threads") = 0,
-          py::arg("kernel") = "auto", "Connected components (n,) int64 of the hamming_pairs graph.");
+          py::arg("kernel") = "auto",
+          "Connected components (n,) int64 of the hamming_pairs graph.");
 }
 
 }  // namespace icas::bind

@@ -213,7 +213,8 @@ struct Avx512 {
             if (k < nb) {
                 bool all_over = true;
                 for (int g = 0; g < G; ++g)
-                    all_over = all_over && _mm512_cmpgt_epi64_mask(hsum8(acc + 8 * g), bound) == kAll;
+                    all_over =
+                        all_over && _mm512_cmpgt_epi64_mask(hsum8(acc + 8 * g), bound) == kAll;
                 if (all_over) {
                     k = nb;  // every pair is already over the bound
                     break;
@@ -281,13 +282,15 @@ inline void tile_impl(const uint8_t* A, int64_t na, const uint8_t* B, int64_t nb
                     L::template block<4, 4>(a, B + j * nb, nb, max_d, o + j, ldo);
                 for (; j < nbr; ++j)
                     for (int p = 0; p < 4; ++p)
-                        o[p * ldo + j] = static_cast<int32_t>(L::dist(a + p * nb, B + j * nb, nb, max_d));
+                        o[p * ldo + j] =
+                            static_cast<int32_t>(L::dist(a + p * nb, B + j * nb, nb, max_d));
             }
             for (; i < na; ++i) {
                 const uint8_t* a = A + i * nb;
                 int32_t* o = out + i * ldo;
                 int64_t j = 0;
-                for (; j + 8 <= nbr; j += 8) L::template block<1, 8>(a, B + j * nb, nb, max_d, o + j, ldo);
+                for (; j + 8 <= nbr; j += 8)
+                    L::template block<1, 8>(a, B + j * nb, nb, max_d, o + j, ldo);
                 for (; j < nbr; ++j) o[j] = static_cast<int32_t>(L::dist(a, B + j * nb, nb, max_d));
             }
         }
@@ -295,15 +298,16 @@ inline void tile_impl(const uint8_t* A, int64_t na, const uint8_t* B, int64_t nb
     for (; i < na; ++i) {
         const uint8_t* a = A + i * nb;
         int32_t* o = out + i * ldo;
-        for (int64_t j = 0; j < nbr; ++j) o[j] = static_cast<int32_t>(L::dist(a, B + j * nb, nb, max_d));
+        for (int64_t j = 0; j < nbr; ++j)
+            o[j] = static_cast<int32_t>(L::dist(a, B + j * nb, nb, max_d));
     }
 }
 
 using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, int64_t,
                         int32_t*, int64_t);
 
-#define ICAS_TILE_ARGS                                                                           \
-    const uint8_t *A, int64_t na, const uint8_t *B, int64_t nbr, int64_t nb, int64_t max_d,      \
+#define ICAS_TILE_ARGS                                                                      \
+    const uint8_t *A, int64_t na, const uint8_t *B, int64_t nbr, int64_t nb, int64_t max_d, \
         int32_t *out, int64_t ldo
 
 __attribute__((flatten)) void tile_portable(ICAS_TILE_ARGS) {
@@ -343,7 +347,8 @@ bool cpu_runs(HammingKernel k) {
 
 HammingKernel resolve_kernel(HammingKernel k) {
     if (k != HammingKernel::Auto) {
-        if (!cpu_runs(k)) throw std::invalid_argument("this CPU cannot run the requested Hamming kernel");
+        if (!cpu_runs(k))
+            throw std::invalid_argument("this CPU cannot run the requested Hamming kernel");
         return k;
     }
     for (HammingKernel c : {HammingKernel::Avx512, HammingKernel::Avx2, HammingKernel::Popcnt})
@@ -376,9 +381,7 @@ void check_sizes(int64_t n_bytes, std::initializer_list<int64_t> counts) {
 
 // Rows per tile: a tile of codes stays in L1 (16 KiB), between 16 and 256
 // rows so that small inputs still split into enough tiles for every thread.
-int64_t tile_rows(int64_t n_bytes) {
-    return std::clamp<int64_t>(16384 / n_bytes, 16, 256);
-}
+int64_t tile_rows(int64_t n_bytes) { return std::clamp<int64_t>(16384 / n_bytes, 16, 256); }
 
 }  // namespace
 
@@ -394,12 +397,18 @@ std::vector<std::string> hamming_kernels() {
 HammingKernel hamming_kernel_from_name(const std::string& name) {
     HammingKernel k;
     if (name == "auto") return HammingKernel::Auto;
-    if (name == "avx512") k = HammingKernel::Avx512;
-    else if (name == "avx2") k = HammingKernel::Avx2;
-    else if (name == "popcnt") k = HammingKernel::Popcnt;
-    else if (name == "portable") k = HammingKernel::Portable;
-    else throw std::invalid_argument("unknown Hamming kernel '" + name + "'");
-    if (!cpu_runs(k)) throw std::invalid_argument("this CPU cannot run the Hamming kernel '" + name + "'");
+    if (name == "avx512")
+        k = HammingKernel::Avx512;
+    else if (name == "avx2")
+        k = HammingKernel::Avx2;
+    else if (name == "popcnt")
+        k = HammingKernel::Popcnt;
+    else if (name == "portable")
+        k = HammingKernel::Portable;
+    else
+        throw std::invalid_argument("unknown Hamming kernel '" + name + "'");
+    if (!cpu_runs(k))
+        throw std::invalid_argument("this CPU cannot run the Hamming kernel '" + name + "'");
     return k;
 }
 
@@ -435,10 +444,11 @@ void hamming_matrix(const uint8_t* codes, int64_t n, int64_t n_bytes, int32_t* o
         const int64_t i0 = tiles[t].first * T, j0 = tiles[t].second * T;
         const int64_t ni = std::min(T, n - i0), nj = std::min(T, n - j0);
         tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, kNoBound,
-                  out + i0 * n + j0, n);
+             out + i0 * n + j0, n);
         if (i0 != j0) {
             for (int64_t j = 0; j < nj; ++j)
-                for (int64_t i = 0; i < ni; ++i) out[(j0 + j) * n + i0 + i] = out[(i0 + i) * n + j0 + j];
+                for (int64_t i = 0; i < ni; ++i)
+                    out[(j0 + j) * n + i0 + i] = out[(i0 + i) * n + j0 + j];
         }
     }
 }
@@ -455,7 +465,7 @@ void hamming_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, i
     for (int64_t t = 0; t < ntiles; ++t) {
         const int64_t i0 = (t / ntj) * T, j0 = (t % ntj) * T;
         tile(a + i0 * n_bytes, std::min(T, na - i0), b + j0 * n_bytes, std::min(T, nb - j0),
-                  n_bytes, kNoBound, out + i0 * nb + j0, nb);
+             n_bytes, kNoBound, out + i0 * nb + j0, nb);
     }
 }
 
@@ -489,7 +499,7 @@ Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const Pair
                 for (int64_t j0 = i0; j0 < n; j0 += T) {
                     const int64_t nj = std::min(T, n - j0);
                     tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d,
-                              dist.data(), T);
+                         dist.data(), T);
                     for (int64_t i = 0; i < ni; ++i) {
                         const int32_t* d = dist.data() + i * T;
                         const int64_t gi = i0 + i;
@@ -544,7 +554,8 @@ void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const 
             const int64_t stop = std::min(n, start + wave);
             for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
             const int64_t nblocks = (stop - start + R - 1) / R;
-            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(static_cast<size_t>(nblocks));
+            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(
+                static_cast<size_t>(nblocks));
             ExceptionCatcher errors;
 #pragma omp parallel num_threads(threads)
             {
@@ -574,7 +585,8 @@ void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const 
                                 }
                             }
                         }
-                        for (const auto& [gi, gj] : out) reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
+                        for (const auto& [gi, gj] : out)
+                            reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
                     });
                 }
             }

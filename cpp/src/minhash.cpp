@@ -59,7 +59,8 @@ inline void count_tile_impl(const T* A, int64_t na, const T* B, int64_t nbr, int
         const T* a = A + i * k;
         int32_t* o = out + i * ldo;
         if (min_count <= 0) {
-            for (int64_t j = 0; j < nbr; ++j) o[j] = static_cast<int32_t>(count_equal(a, B + j * k, k));
+            for (int64_t j = 0; j < nbr; ++j)
+                o[j] = static_cast<int32_t>(count_equal(a, B + j * k, k));
         } else {
             for (int64_t j = 0; j < nbr; ++j)
                 o[j] = static_cast<int32_t>(count_bounded(a, B + j * k, k, min_count));
@@ -106,7 +107,8 @@ ICAS_T512 inline __m512i counts8(const __m512i* acc) {
         __m512i wide[8];
         const __m512i low = _mm512_set1_epi64(0xFFFFFFFF);
         for (int r = 0; r < 8; ++r)
-            wide[r] = _mm512_add_epi64(_mm512_and_si512(acc[r], low), _mm512_maskz_srli_epi64(kAll, acc[r], 32));
+            wide[r] = _mm512_add_epi64(_mm512_and_si512(acc[r], low),
+                                       _mm512_maskz_srli_epi64(kAll, acc[r], 32));
         return hsum8(wide);
     }
 }
@@ -126,8 +128,10 @@ ICAS_T512 inline __m512i add_equal(__m512i acc, __m512i x, __m512i y, unsigned l
 
 template <class T>
 ICAS_T512 inline __m512i load_lanes(const T* p, unsigned lanes) {
-    if constexpr (sizeof(T) == 8) return _mm512_maskz_loadu_epi64(static_cast<__mmask8>(lanes), p);
-    else return _mm512_maskz_loadu_epi32(static_cast<__mmask16>(lanes), p);
+    if constexpr (sizeof(T) == 8)
+        return _mm512_maskz_loadu_epi64(static_cast<__mmask8>(lanes), p);
+    else
+        return _mm512_maskz_loadu_epi32(static_cast<__mmask16>(lanes), p);
 }
 
 // Equal slots of a against eight consecutive signatures b + r * k: each
@@ -161,7 +165,8 @@ ICAS_T512 inline void count8_avx512(const T* a, const T* b, int64_t k, int64_t m
     if (t < k) {
         const unsigned tail = (1u << (k - t)) - 1u;
         const __m512i x = load_lanes(a + t, tail);
-        for (int r = 0; r < 8; ++r) acc[r] = add_equal<T>(acc[r], x, load_lanes(b + r * k + t, tail), tail);
+        for (int r = 0; r < 8; ++r)
+            acc[r] = add_equal<T>(acc[r], x, load_lanes(b + r * k + t, tail), tail);
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
                         _mm512_maskz_cvtepi64_epi32(kAll, counts8<T>(acc)));
@@ -169,8 +174,8 @@ ICAS_T512 inline void count8_avx512(const T* a, const T* b, int64_t k, int64_t m
 
 template <class T>
 ICAS_T512 __attribute__((flatten)) void count_tile_avx512(const T* A, int64_t na, const T* B,
-                                                         int64_t nbr, int64_t k, int64_t min_count,
-                                                         int32_t* out, int64_t ldo) {
+                                                          int64_t nbr, int64_t k, int64_t min_count,
+                                                          int32_t* out, int64_t ldo) {
     for (int64_t i = 0; i < na; ++i) {
         const T* a = A + i * k;
         int32_t* o = out + i * ldo;
@@ -205,7 +210,8 @@ void check_sizes(int64_t k, std::initializer_list<int64_t> counts) {
     for (int64_t c : counts)
         if (c < 0) throw std::invalid_argument("number of signatures must be >= 0");
     if (k < 1 || k > std::numeric_limits<int32_t>::max())
-        throw std::invalid_argument("signature length k must be in [1, 2^31), got " + std::to_string(k));
+        throw std::invalid_argument("signature length k must be in [1, 2^31), got " +
+                                    std::to_string(k));
 }
 
 // Rows per tile: a tile of signatures stays in L1 (32 KiB), between 8 and
@@ -225,7 +231,9 @@ std::vector<double> similarity_table(int64_t k) {
 
 int64_t minhash_min_count(double threshold, int64_t k) {
     if (k < 1) throw std::invalid_argument("k must be >= 1");
-    const auto ok = [&](int64_t c) { return static_cast<double>(c) / static_cast<double>(k) >= threshold; };
+    const auto ok = [&](int64_t c) {
+        return static_cast<double>(c) / static_cast<double>(k) >= threshold;
+    };
     double est = std::ceil(threshold * static_cast<double>(k));
     if (!(est <= static_cast<double>(k + 1))) est = static_cast<double>(k + 1);  // also NaN
     int64_t c = static_cast<int64_t>(std::max(est, 0.0));
@@ -258,18 +266,20 @@ void matrix_impl(const S* sigs, int64_t n, int64_t k, double* out, int n_threads
             const int64_t ni = std::min(T, n - i0), nj = std::min(T, n - j0);
             count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, 0, counts.data(), T);
             for (int64_t i = 0; i < ni; ++i)
-                for (int64_t j = 0; j < nj; ++j) out[(i0 + i) * n + j0 + j] = sim[counts[i * T + j]];
+                for (int64_t j = 0; j < nj; ++j)
+                    out[(i0 + i) * n + j0 + j] = sim[counts[i * T + j]];
             if (i0 != j0) {
                 for (int64_t j = 0; j < nj; ++j)
-                    for (int64_t i = 0; i < ni; ++i) out[(j0 + j) * n + i0 + i] = sim[counts[i * T + j]];
+                    for (int64_t i = 0; i < ni; ++i)
+                        out[(j0 + j) * n + i0 + i] = sim[counts[i * T + j]];
             }
         }
     }
 }
 
 template <class S>
-void cross_impl(const S* a, int64_t na, const S* b, int64_t nb, int64_t k,
-                   double* out, int n_threads) {
+void cross_impl(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, double* out,
+                int n_threads) {
     check_sizes(k, {na, nb});
     const std::vector<double> sim = similarity_table(k);
     const int64_t T = tile_rows<S>(k);
@@ -285,7 +295,8 @@ void cross_impl(const S* a, int64_t na, const S* b, int64_t nb, int64_t k,
             const int64_t ni = std::min(T, na - i0), nj = std::min(T, nb - j0);
             count_tile(a + i0 * k, ni, b + j0 * k, nj, k, 0, counts.data(), T);
             for (int64_t i = 0; i < ni; ++i)
-                for (int64_t j = 0; j < nj; ++j) out[(i0 + i) * nb + j0 + j] = sim[counts[i * T + j]];
+                for (int64_t j = 0; j < nj; ++j)
+                    out[(i0 + i) * nb + j0 + j] = sim[counts[i * T + j]];
         }
     }
 }
@@ -313,7 +324,8 @@ Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {
                 for (auto& r : rows) r.clear();
                 for (int64_t j0 = i0; j0 < n; j0 += T) {
                     const int64_t nj = std::min(T, n - j0);
-                    count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count, counts.data(), T);
+                    count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count, counts.data(),
+                               T);
                     for (int64_t i = 0; i < ni; ++i) {
                         const int32_t* c = counts.data() + i * T;
                         const int64_t gi = i0 + i;
@@ -367,7 +379,8 @@ void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt
             const int64_t stop = std::min(n, start + wave);
             for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
             const int64_t nblocks = (stop - start + R - 1) / R;
-            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(static_cast<size_t>(nblocks));
+            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(
+                static_cast<size_t>(nblocks));
             ExceptionCatcher errors;
 #pragma omp parallel num_threads(threads)
             {
@@ -397,7 +410,8 @@ void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt
                                 }
                             }
                         }
-                        for (const auto& [gi, gj] : out) reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
+                        for (const auto& [gi, gj] : out)
+                            reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
                     });
                 }
             }
@@ -412,20 +426,20 @@ void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt
 
 }  // namespace
 
-#define ICAS_MINHASH_OVERLOADS(S)                                                                \
-    void minhash_matrix(const S* sigs, int64_t n, int64_t k, double* out, int n_threads) {       \
-        matrix_impl(sigs, n, k, out, n_threads);                                                 \
-    }                                                                                            \
-    void minhash_cross(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, double* out,   \
-                       int n_threads) {                                                          \
-        cross_impl(a, na, b, nb, k, out, n_threads);                                             \
-    }                                                                                            \
-    Edges minhash_pairs(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {           \
-        return pairs_impl(sigs, n, k, opt);                                                      \
-    }                                                                                            \
-    void minhash_components(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,         \
-                            int64_t* labels) {                                                   \
-        components_impl(sigs, n, k, opt, labels);                                                \
+#define ICAS_MINHASH_OVERLOADS(S)                                                              \
+    void minhash_matrix(const S* sigs, int64_t n, int64_t k, double* out, int n_threads) {     \
+        matrix_impl(sigs, n, k, out, n_threads);                                               \
+    }                                                                                          \
+    void minhash_cross(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, double* out, \
+                       int n_threads) {                                                        \
+        cross_impl(a, na, b, nb, k, out, n_threads);                                           \
+    }                                                                                          \
+    Edges minhash_pairs(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {         \
+        return pairs_impl(sigs, n, k, opt);                                                    \
+    }                                                                                          \
+    void minhash_components(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,       \
+                            int64_t* labels) {                                                 \
+        components_impl(sigs, n, k, opt, labels);                                              \
     }
 ICAS_MINHASH_OVERLOADS(uint64_t)
 ICAS_MINHASH_OVERLOADS(uint32_t)

@@ -35,8 +35,8 @@ int64_t hamming_max_distance(double threshold, int64_t bits);
 /// `n_threads` OpenMP threads (0 default, -1 all cores); the result does not
 /// depend on the thread count. Throws std::invalid_argument for n < 0 or
 /// n_bytes outside [1, 2^28).
-void hamming_matrix(const uint8_t* codes, int64_t n, int64_t n_bytes, int32_t* out,
-                    int n_threads, HammingKernel kernel = HammingKernel::Auto);
+void hamming_matrix(const uint8_t* codes, int64_t n, int64_t n_bytes, int32_t* out, int n_threads,
+                    HammingKernel kernel = HammingKernel::Auto);
 
 /// Distance of every (i, j), i in a (na, n_bytes), j in b (nb, n_bytes):
 /// out (na, nb) int32, row-major, caller-owned. Threads as hamming_matrix.

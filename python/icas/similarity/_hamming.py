@@ -26,7 +26,9 @@ def _codes(codes, name: str) -> np.ndarray:
         )
     codes = v.array(codes, name=name, dtype=np.uint8, ndim=2)
     if codes.shape[1] < 1:
-        raise ValueError(f"{name} must have at least 1 byte per code, got shape {v.shape_str(codes)}")
+        raise ValueError(
+            f"{name} must have at least 1 byte per code, got shape {v.shape_str(codes)}"
+        )
     return codes
 
 

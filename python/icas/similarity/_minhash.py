@@ -78,7 +78,8 @@ def minhash_cross(a, b, *, n_threads=None) -> np.ndarray:
     b = _signatures(b, "b")
     if a.dtype != b.dtype:
         raise TypeError(
-            f"a and b must have the same dtype (the same MinHash scheme), got {a.dtype} and {b.dtype}"
+            "a and b must have the same dtype (the same MinHash scheme), "
+            f"got {a.dtype} and {b.dtype}"
         )
     if a.shape[1] != b.shape[1]:
         raise ValueError(
