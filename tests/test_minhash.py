@@ -142,6 +142,37 @@ def test_many_signatures_cross_tiles(dtype):
         )
 
 
+@pytest.mark.parametrize("kernel", _core.minhash_kernels())
+@pytest.mark.parametrize("dtype", [np.uint64, np.uint32])
+@pytest.mark.parametrize("k", [1, 5, 8, 16, 31, 33, 128, 130])
+def test_every_kernel_matches_numpy(kernel, dtype, k):
+    # the generic kernel (compiler clones) is what CPUs without AVX-512 run
+    rng = np.random.default_rng(k)
+    sigs = rng.integers(0, 3, size=(45, k), dtype=dtype)
+    sigs[1::3] = sigs[::3][: len(sigs[1::3])]  # some identical signatures
+    want = (sigs[:, None, :] == sigs[None, :, :]).sum(-1) / k
+    np.testing.assert_array_equal(_core.minhash_matrix(sigs, 0, kernel), want)
+    np.testing.assert_array_equal(_core.minhash_cross(sigs[:7], sigs, 0, kernel), want[:7])
+    for threshold in (0.0, 0.34, 0.5, 0.9, 1.0):
+        want_edges, want_scores = ref_pairs(want, threshold)
+        edges, scores = _core.minhash_pairs(sigs, threshold, None, 0, kernel)
+        np.testing.assert_array_equal(edges, want_edges)
+        np.testing.assert_array_equal(scores, want_scores)
+        np.testing.assert_array_equal(
+            _core.minhash_components(sigs, threshold, None, 0, kernel),
+            icas.connected_components(want_edges, len(sigs)),
+        )
+
+
+def test_kernels_listed():
+    kernels = _core.minhash_kernels()
+    assert kernels[-1] == "generic" and set(kernels) <= {"avx512", "generic"}
+    if icas.build_info()["simd"] == "avx512":
+        assert "avx512" in kernels
+    with pytest.raises(ValueError, match="unknown MinHash kernel 'neon'"):
+        _core.minhash_matrix(np.zeros((2, 8), np.uint64), 0, "neon")
+
+
 # ---- boundaries ------------------------------------------------------------------------
 
 

@@ -50,6 +50,26 @@ inline int64_t count_bounded(const T* a, const T* b, int64_t k, int64_t min_coun
     return c;
 }
 
+// Equal slots of a against four consecutive signatures b + r * k: each slot
+// of a is loaded once for four pairs; the compiler vectorises over the slots
+// with one accumulator per pair.
+template <class T>
+inline void count4(const T* a, const T* b, int64_t k, int32_t* out) {
+    const T *b0 = b, *b1 = b + k, *b2 = b + 2 * k, *b3 = b + 3 * k;
+    int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    for (int64_t t = 0; t < k; ++t) {
+        const T x = a[t];
+        c0 += x == b0[t];
+        c1 += x == b1[t];
+        c2 += x == b2[t];
+        c3 += x == b3[t];
+    }
+    out[0] = static_cast<int32_t>(c0);
+    out[1] = static_cast<int32_t>(c1);
+    out[2] = static_cast<int32_t>(c2);
+    out[3] = static_cast<int32_t>(c3);
+}
+
 // counts[i * ldo + j] for a tile of A (na, k) against B (nbr, k); with
 // min_count > 0 the counts below min_count are only bounds (see above).
 template <class T>
@@ -59,8 +79,9 @@ inline void count_tile_impl(const T* A, int64_t na, const T* B, int64_t nbr, int
         const T* a = A + i * k;
         int32_t* o = out + i * ldo;
         if (min_count <= 0) {
-            for (int64_t j = 0; j < nbr; ++j)
-                o[j] = static_cast<int32_t>(count_equal(a, B + j * k, k));
+            int64_t j = 0;
+            for (; j + 4 <= nbr; j += 4) count4(a, B + j * k, k, o + j);
+            for (; j < nbr; ++j) o[j] = static_cast<int32_t>(count_equal(a, B + j * k, k));
         } else {
             for (int64_t j = 0; j < nbr; ++j)
                 o[j] = static_cast<int32_t>(count_bounded(a, B + j * k, k, min_count));
@@ -189,21 +210,28 @@ ICAS_T512 __attribute__((flatten)) void count_tile_avx512(const T* A, int64_t na
 template <class T>
 using TileFn = void (*)(const T*, int64_t, const T*, int64_t, int64_t, int64_t, int32_t*, int64_t);
 
-// The hand-written AVX-512 tile where the CPU has it, else the clones.
-template <class T>
-TileFn<T> pick_tile() {
+bool cpu_runs(MinhashKernel k) {
 #ifdef ICAS_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return count_tile_avx512<T>;
+    if (k == MinhashKernel::Avx512) return __builtin_cpu_supports("avx512f");
+    return true;
+#else
+    return k != MinhashKernel::Avx512;
 #endif
-    return static_cast<TileFn<T>>(count_tile_generic);
 }
 
+// The hand-written AVX-512 tile where the CPU has it (or when asked), else
+// the clones.
 template <class T>
-void count_tile(const T* A, int64_t na, const T* B, int64_t nbr, int64_t k, int64_t min_count,
-                int32_t* out, int64_t ldo) {
-    static const TileFn<T> fn = pick_tile<T>();
-    fn(A, na, B, nbr, k, min_count, out, ldo);
+TileFn<T> tile_for(MinhashKernel k) {
+    if (k == MinhashKernel::Auto)
+        k = cpu_runs(MinhashKernel::Avx512) ? MinhashKernel::Avx512 : MinhashKernel::Generic;
+    if (!cpu_runs(k))
+        throw std::invalid_argument("this CPU cannot run the requested MinHash kernel");
+#ifdef ICAS_X86
+    if (k == MinhashKernel::Avx512) return count_tile_avx512<T>;
+#endif
+    return static_cast<TileFn<T>>(count_tile_generic);
 }
 
 void check_sizes(int64_t k, std::initializer_list<int64_t> counts) {
@@ -229,6 +257,28 @@ std::vector<double> similarity_table(int64_t k) {
 
 }  // namespace
 
+std::vector<std::string> minhash_kernels() {
+    std::vector<std::string> names;
+    if (cpu_runs(MinhashKernel::Avx512)) names.emplace_back("avx512");
+    names.emplace_back("generic");
+    return names;
+}
+
+MinhashKernel minhash_kernel_from_name(const std::string& name) {
+    MinhashKernel k;
+    if (name == "auto") return MinhashKernel::Auto;
+    if (name == "avx512") {
+        k = MinhashKernel::Avx512;
+    } else if (name == "generic") {
+        k = MinhashKernel::Generic;
+    } else {
+        throw std::invalid_argument("unknown MinHash kernel '" + name + "'");
+    }
+    if (!cpu_runs(k))
+        throw std::invalid_argument("this CPU cannot run the MinHash kernel '" + name + "'");
+    return k;
+}
+
 int64_t minhash_min_count(double threshold, int64_t k) {
     if (k < 1) throw std::invalid_argument("k must be >= 1");
     const auto ok = [&](int64_t c) {
@@ -247,8 +297,10 @@ int64_t minhash_min_count(double threshold, int64_t k) {
 namespace {
 
 template <class S>
-void matrix_impl(const S* sigs, int64_t n, int64_t k, double* out, int n_threads) {
+void matrix_impl(const S* sigs, int64_t n, int64_t k, double* out, int n_threads,
+                 MinhashKernel kernel) {
     check_sizes(k, {n});
+    const TileFn<S> count_tile = tile_for<S>(kernel);
     const std::vector<double> sim = similarity_table(k);
     const int64_t T = tile_rows<S>(k);
     const int64_t nt = (n + T - 1) / T;
@@ -279,8 +331,9 @@ void matrix_impl(const S* sigs, int64_t n, int64_t k, double* out, int n_threads
 
 template <class S>
 void cross_impl(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, double* out,
-                int n_threads) {
+                int n_threads, MinhashKernel kernel) {
     check_sizes(k, {na, nb});
+    const TileFn<S> count_tile = tile_for<S>(kernel);
     const std::vector<double> sim = similarity_table(k);
     const int64_t T = tile_rows<S>(k);
     const int64_t nti = (na + T - 1) / T, ntj = (nb + T - 1) / T;
@@ -302,8 +355,10 @@ void cross_impl(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, doubl
 }
 
 template <class S>
-Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {
+Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,
+                 MinhashKernel kernel) {
     check_sizes(k, {n});
+    const TileFn<S> count_tile = tile_for<S>(kernel);
     const int64_t min_count = minhash_min_count(opt.threshold, k);
     Edges result;
     if (min_count > k || n < 2) return result;
@@ -360,8 +415,10 @@ Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {
 }
 
 template <class S>
-void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt, int64_t* labels) {
+void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt, int64_t* labels,
+                     MinhashKernel kernel) {
     check_sizes(k, {n});
+    const TileFn<S> count_tile = tile_for<S>(kernel);
     const int64_t min_count = minhash_min_count(opt.threshold, k);
     UnionFind uf(n);
     if (min_count <= k && n >= 2) {
@@ -427,19 +484,21 @@ void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt
 }  // namespace
 
 #define ICAS_MINHASH_OVERLOADS(S)                                                              \
-    void minhash_matrix(const S* sigs, int64_t n, int64_t k, double* out, int n_threads) {     \
-        matrix_impl(sigs, n, k, out, n_threads);                                               \
+    void minhash_matrix(const S* sigs, int64_t n, int64_t k, double* out, int n_threads,       \
+                        MinhashKernel kernel) {                                                \
+        matrix_impl(sigs, n, k, out, n_threads, kernel);                                       \
     }                                                                                          \
     void minhash_cross(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, double* out, \
-                       int n_threads) {                                                        \
-        cross_impl(a, na, b, nb, k, out, n_threads);                                           \
+                       int n_threads, MinhashKernel kernel) {                                  \
+        cross_impl(a, na, b, nb, k, out, n_threads, kernel);                                   \
     }                                                                                          \
-    Edges minhash_pairs(const S* sigs, int64_t n, int64_t k, const PairOptions& opt) {         \
-        return pairs_impl(sigs, n, k, opt);                                                    \
+    Edges minhash_pairs(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,           \
+                        MinhashKernel kernel) {                                                \
+        return pairs_impl(sigs, n, k, opt, kernel);                                            \
     }                                                                                          \
     void minhash_components(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,       \
-                            int64_t* labels) {                                                 \
-        components_impl(sigs, n, k, opt, labels);                                              \
+                            int64_t* labels, MinhashKernel kernel) {                           \
+        components_impl(sigs, n, k, opt, labels, kernel);                                      \
     }
 ICAS_MINHASH_OVERLOADS(uint64_t)
 ICAS_MINHASH_OVERLOADS(uint32_t)
