@@ -130,6 +130,24 @@ def test_large_matrix_tiles_and_mirror():
         np.testing.assert_array_equal(hamming_cross(codes[:37], codes), got[:37])
 
 
+def test_components_over_several_waves():
+    # enough codes that the components run in several waves of rows, with
+    # clusters spanning waves, chains, and codes that match nothing
+    rng = np.random.default_rng(12)
+    codes = near_duplicates(rng, 3000, 8, flip=0.04)
+    assert not hamming_components(codes, 0.0).any()  # one component of everything
+    for threshold in (0.9, 0.95, 1.0):
+        edges, _ = hamming_pairs(codes, threshold)
+        want = icas.connected_components(edges, len(codes))
+        for n_threads in (1, 2):
+            got = hamming_components(codes, threshold, n_threads=n_threads)
+            np.testing.assert_array_equal(got, want)
+    groups = np.arange(3000) % 7
+    edges, _ = hamming_pairs(codes, 0.9, groups=groups)
+    got = hamming_components(codes, 0.9, groups=groups)
+    np.testing.assert_array_equal(got, icas.connected_components(edges, 3000))
+
+
 def test_all_ones_and_zeros():
     codes = np.array([[0] * 13, [255] * 13, [0] * 13], dtype=np.uint8)
     np.testing.assert_array_equal(hamming_matrix(codes), [[0, 104, 0], [104, 0, 104], [0, 104, 0]])

@@ -173,6 +173,19 @@ def test_kernels_listed():
         _core.minhash_matrix(np.zeros((2, 8), np.uint64), 0, "neon")
 
 
+def test_components_over_several_waves():
+    # enough signatures that the components run in several waves of rows
+    rng = np.random.default_rng(13)
+    sigs = rng.integers(0, 2, size=(3000, 12), dtype=np.uint32)
+    assert not minhash_components(sigs, 0.0).any()  # one component of everything
+    for threshold in (0.75, 0.9, 1.0):
+        edges, _ = minhash_pairs(sigs, threshold)
+        want = icas.connected_components(edges, len(sigs))
+        for n_threads in (1, 2):
+            got = minhash_components(sigs, threshold, n_threads=n_threads)
+            np.testing.assert_array_equal(got, want)
+
+
 # ---- boundaries ------------------------------------------------------------------------
 
 

@@ -379,6 +379,14 @@ void check_sizes(int64_t n_bytes, std::initializer_list<int64_t> counts) {
         throw std::invalid_argument("n_bytes must be in [1, 2^28), got " + std::to_string(n_bytes));
 }
 
+// Threads for `pairs` pairs of `bytes` bytes each: below about 100 us of work
+// one thread does it, as waking the others costs more than it saves.
+int threads_for(int64_t pairs, int64_t bytes, int n_threads) {
+    constexpr double kMinParallelBytes = 1 << 20;
+    if (static_cast<double>(pairs) * static_cast<double>(bytes) < kMinParallelBytes) return 1;
+    return resolve_threads(n_threads);
+}
+
 // Rows per tile: a tile of codes stays in L1 (16 KiB), between 16 and 256
 // rows so that small inputs still split into enough tiles for every thread.
 int64_t tile_rows(int64_t n_bytes) { return std::clamp<int64_t>(16384 / n_bytes, 16, 256); }
@@ -438,7 +446,7 @@ void hamming_matrix(const uint8_t* codes, int64_t n, int64_t n_bytes, int32_t* o
     for (int64_t I = 0; I < nt; ++I)
         for (int64_t J = I; J < nt; ++J) tiles.emplace_back(I, J);
     const int64_t ntiles = static_cast<int64_t>(tiles.size());
-    const int threads = resolve_threads(n_threads);
+    const int threads = threads_for(n * n / 2, n_bytes, n_threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t t = 0; t < ntiles; ++t) {
         const int64_t i0 = tiles[t].first * T, j0 = tiles[t].second * T;
@@ -460,7 +468,7 @@ void hamming_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, i
     const int64_t T = tile_rows(n_bytes);
     const int64_t nti = (na + T - 1) / T, ntj = (nb + T - 1) / T;
     const int64_t ntiles = nti * ntj;
-    const int threads = resolve_threads(n_threads);
+    const int threads = threads_for(na * nb, n_bytes, n_threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t t = 0; t < ntiles; ++t) {
         const int64_t i0 = (t / ntj) * T, j0 = (t % ntj) * T;
@@ -485,7 +493,7 @@ Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const Pair
     const int64_t nblocks = (n + T - 1) / T;
     std::vector<Edges> found(static_cast<size_t>(nblocks));
     ExceptionCatcher errors;
-    const int threads = resolve_threads(opt.n_threads);
+    const int threads = threads_for(n * n / 2, n_bytes, opt.n_threads);
 #pragma omp parallel num_threads(threads)
     {
         std::vector<int32_t> dist(static_cast<size_t>(T * T));
@@ -542,14 +550,15 @@ void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const 
     if (max_d >= 0 && n >= 2) {
         const int64_t T = tile_rows(n_bytes);
         constexpr int64_t R = 16;  // rows per block
-        const int threads = resolve_threads(opt.n_threads);
+        const int threads = threads_for(n * n / 2, n_bytes, opt.n_threads);
         const int64_t words = (n + 63) / 64;
         std::vector<int64_t> root(static_cast<size_t>(n));
         // Rows go in waves of blocks. Within a wave the workers read a snapshot
         // of the roots and keep, per row, one edge per component it reaches
-        // (none into its own), so the edges held stay O(n) whatever the
-        // threshold; they are united after the wave.
-        const int64_t wave = R * 4 * threads;
+        // (none into its own); the edges are united after the wave. A wave
+        // holds at most wave * n edges (2^22 for large n), and is big enough
+        // that its barrier costs little.
+        const int64_t wave = std::max<int64_t>(R * 4 * threads, (int64_t{1} << 22) / n / R * R);
         for (int64_t start = 0; start < n - 1; start += wave) {
             const int64_t stop = std::min(n, start + wave);
             for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);

@@ -242,6 +242,14 @@ void check_sizes(int64_t k, std::initializer_list<int64_t> counts) {
                                     std::to_string(k));
 }
 
+// Threads for `pairs` pairs of `bytes` bytes each: below about 100 us of work
+// one thread does it, as waking the others costs more than it saves.
+int threads_for(int64_t pairs, int64_t bytes, int n_threads) {
+    constexpr double kMinParallelBytes = 1 << 20;
+    if (static_cast<double>(pairs) * static_cast<double>(bytes) < kMinParallelBytes) return 1;
+    return resolve_threads(n_threads);
+}
+
 // Rows per tile: a tile of signatures stays in L1 (32 KiB), between 8 and
 // 256 rows.
 template <class T>
@@ -308,7 +316,7 @@ void matrix_impl(const S* sigs, int64_t n, int64_t k, double* out, int n_threads
     for (int64_t I = 0; I < nt; ++I)
         for (int64_t J = I; J < nt; ++J) tiles.emplace_back(I, J);
     const int64_t ntiles = static_cast<int64_t>(tiles.size());
-    const int threads = resolve_threads(n_threads);
+    const int threads = threads_for(n * n / 2, k * static_cast<int64_t>(sizeof(S)), n_threads);
 #pragma omp parallel num_threads(threads)
     {
         std::vector<int32_t> counts(static_cast<size_t>(T * T));
@@ -338,7 +346,7 @@ void cross_impl(const S* a, int64_t na, const S* b, int64_t nb, int64_t k, doubl
     const int64_t T = tile_rows<S>(k);
     const int64_t nti = (na + T - 1) / T, ntj = (nb + T - 1) / T;
     const int64_t ntiles = nti * ntj;
-    const int threads = resolve_threads(n_threads);
+    const int threads = threads_for(na * nb, k * static_cast<int64_t>(sizeof(S)), n_threads);
 #pragma omp parallel num_threads(threads)
     {
         std::vector<int32_t> counts(static_cast<size_t>(T * T));
@@ -366,7 +374,7 @@ Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,
     const int64_t nblocks = (n + T - 1) / T;
     std::vector<Edges> found(static_cast<size_t>(nblocks));
     ExceptionCatcher errors;
-    const int threads = resolve_threads(opt.n_threads);
+    const int threads = threads_for(n * n / 2, k * static_cast<int64_t>(sizeof(S)), opt.n_threads);
 #pragma omp parallel num_threads(threads)
     {
         std::vector<int32_t> counts(static_cast<size_t>(T * T));
@@ -424,14 +432,16 @@ void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt
     if (min_count <= k && n >= 2) {
         const int64_t T = tile_rows<S>(k);
         constexpr int64_t R = 16;  // rows per block
-        const int threads = resolve_threads(opt.n_threads);
+        const int threads =
+            threads_for(n * n / 2, k * static_cast<int64_t>(sizeof(S)), opt.n_threads);
         const int64_t words = (n + 63) / 64;
         std::vector<int64_t> root(static_cast<size_t>(n));
         // Rows go in waves of blocks. Within a wave the workers read a snapshot
         // of the roots and keep, per row, one edge per component it reaches
-        // (none into its own), so the edges held stay O(n) whatever the
-        // threshold; they are united after the wave.
-        const int64_t wave = R * 4 * threads;
+        // (none into its own); the edges are united after the wave. A wave
+        // holds at most wave * n edges (2^22 for large n), and is big enough
+        // that its barrier costs little.
+        const int64_t wave = std::max<int64_t>(R * 4 * threads, (int64_t{1} << 22) / n / R * R);
         for (int64_t start = 0; start < n - 1; start += wave) {
             const int64_t stop = std::min(n, start + wave);
             for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
