@@ -5,4 +5,6 @@ PYBIND11_MODULE(_core, m) {
     icas::bind::register_core(m);
     icas::bind::register_orb(m);
     icas::bind::register_tm(m);
+    icas::bind::register_hamming(m);
+    icas::bind::register_minhash(m);
 }

@@ -6,4 +6,6 @@ namespace icas::bind {
 void register_core(pybind11::module_& m);
 void register_orb(pybind11::module_& m);
 void register_tm(pybind11::module_& m);
+void register_hamming(pybind11::module_& m);
+void register_minhash(pybind11::module_& m);
 }  // namespace icas::bind

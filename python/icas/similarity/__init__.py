@@ -20,10 +20,35 @@ which honours ``OMP_NUM_THREADS``; -1: all cores).
 
 from __future__ import annotations
 
-from icas.similarity._orb import orb_components, orb_cross, orb_matrix, orb_pairs
-from icas.similarity._tm import tm_components, tm_cross, tm_matrix, tm_pairs, tm_similarity
+from icas.similarity._hamming import (
+    hamming_components,
+    hamming_cross,
+    hamming_matrix,
+    hamming_pairs,
+)
+from icas.similarity._minhash import (
+    minhash_components,
+    minhash_cross,
+    minhash_matrix,
+    minhash_pairs,
+)
+from icas.similarity._orb import (
+    orb_components,
+    orb_cross,
+    orb_matrix,
+    orb_pairs,
+)
+from icas.similarity._tm import (
+    tm_components,
+    tm_cross,
+    tm_matrix,
+    tm_pairs,
+    tm_similarity,
+)
 
 __all__ = [
+    "hamming_components", "hamming_cross", "hamming_matrix", "hamming_pairs",
+    "minhash_components", "minhash_cross", "minhash_matrix", "minhash_pairs",
     "orb_components", "orb_cross", "orb_matrix", "orb_pairs",
     "tm_components", "tm_cross", "tm_matrix", "tm_pairs", "tm_similarity",
 ]
