@@ -3,4 +3,5 @@
 PYBIND11_MODULE(_core, m) {
     m.doc() = "icas C++ kernels (OpenMP). Use the wrappers in icas.similarity.";
     icas::bind::register_core(m);
+    icas::bind::register_ssim(m);
 }

@@ -4,4 +4,5 @@
 
 namespace icas::bind {
 void register_core(pybind11::module_& m);
+void register_ssim(pybind11::module_& m);
 }  // namespace icas::bind

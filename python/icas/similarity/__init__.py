@@ -20,4 +20,7 @@ which honours ``OMP_NUM_THREADS``; -1: all cores).
 
 from __future__ import annotations
 
+from icas.similarity._ssim import ssim_components, ssim_cross, ssim_matrix, ssim_pairs
+
 __all__: list[str] = []
+__all__ += ["ssim_components", "ssim_cross", "ssim_matrix", "ssim_pairs"]
