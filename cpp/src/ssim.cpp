@@ -215,8 +215,9 @@ int64_t tile_side(int64_t h, int64_t w) {
     return std::clamp<int64_t>(budget / (2 * bytes), 1, 64);
 }
 
-// Calls f(i, j, scratch) for every pair of a tile, tiles spread over threads
-// (dynamic: tiles on the diagonal are half full). With `upper`, only j > i.
+// Calls f(tile, i, j, scratch) for every pair (i, j) of every tile, tiles
+// spread over threads (dynamic: tiles on the diagonal are half full). With
+// `upper`, only j > i. `scratch` is the calling thread's pair scratch.
 template <class F>
 void for_tiles(int64_t na, int64_t nb, bool upper, int64_t side, int64_t w, int threads,
                const F& f) {
@@ -304,8 +305,8 @@ Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w,
     for_tiles(n, n, true, side, w, threads,
               [&](int64_t tile, int64_t i, int64_t j, int32_t* scratch) {
                   if (detail::same_group(opt, i, j)) return;
-                  const double s = pair(st, i, st, j, scratch);
-                  if (s >= opt.threshold) found[tile].emplace_back(i, j, static_cast<float>(s));
+                  const float s = static_cast<float>(pair(st, i, st, j, scratch));
+                  if (s >= opt.threshold) found[tile].emplace_back(i, j, s);
               });
     std::vector<std::tuple<int64_t, int64_t, float>> all;
     for (auto& f : found) all.insert(all.end(), f.begin(), f.end());
@@ -334,7 +335,9 @@ void ssim_components(const uint8_t* images, int64_t n, int64_t h, int64_t w,
         [&](int64_t i, int64_t j) {
             thread_local std::vector<int32_t> scratch;
             scratch.resize(static_cast<size_t>(scratch_size(w)));
-            return pair(st, i, st, j, scratch.data());
+            // The float32 score, as in the other forms, so that every form
+            // agrees on which pairs pass the threshold.
+            return static_cast<double>(static_cast<float>(pair(st, i, st, j, scratch.data())));
         },
         opt, labels);
 }

@@ -14,6 +14,8 @@
 // Images are (n, h, w) C-contiguous uint8 buffers (row-major, image after
 // image), h >= 7 and w >= 7. Results are float32; SSIM lies in [-1, 1] and is
 // reported as is (no clipping: structurally inverted images are negative).
+// The batched forms keep the per-image statistics for the call: about
+// 12 h w bytes per image, besides a few kB of scratch per thread.
 #include <cstdint>
 
 #include "icas/pairs.hpp"
@@ -43,9 +45,10 @@ void ssim_matrix(const uint8_t* images, int64_t n, int64_t h, int64_t w, float* 
 void ssim_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t h,
                 int64_t w, float* out, int n_threads);
 
-/// Every pair i < j of the n images (n, h, w) with SSIM >= opt.threshold (the
-/// raw value: thresholds in [-1, 1] make sense) whose groups differ when
-/// opt.groups (n,) is given. Edges ordered by (i, j) for any thread count.
+/// Every pair i < j of the n images (n, h, w) whose float32 SSIM (the value
+/// ssim_matrix reports, not clipped: thresholds in [-1, 1] make sense) is
+/// >= opt.threshold and whose groups differ when opt.groups (n,) is given.
+/// Edges ordered by (i, j) for any thread count; memory O(n + edges).
 Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w,
                  const PairOptions& opt);
 

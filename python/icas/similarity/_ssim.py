@@ -6,6 +6,8 @@ K2 = 0.03, sample covariance, the SSIM map averaged over the windows that lie
 fully inside the image) to about 1e-6. Window statistics are exact integers
 (per image once; per pair only the cross term), the SSIM formula is evaluated
 in float32 and averaged in float64. Identical images give exactly 1.0.
+The statistics of a call's images are kept while it runs: about 12 h w bytes
+per image.
 
 SSIM lies in [-1, 1]: structurally inverted images score below 0. The values
 are returned as they are (never clipped), and thresholds may be anywhere in
@@ -94,7 +96,8 @@ def ssim_pairs(images, threshold, *, groups=None, n_threads=None):
     images : (n, h, w) uint8 array
         Grayscale images of one size, ``h >= 7`` and ``w >= 7``.
     threshold : float
-        Keep pairs with SSIM >= threshold; in [-1, 1] (SSIM can be negative).
+        Keep pairs whose SSIM (the float32 value :func:`ssim_matrix` reports)
+        is >= threshold; in [-1, 1], since SSIM can be negative.
     groups : (n,) integer array, optional
         Pairs whose two images have the same group id are skipped.
     n_threads : int or None, optional
