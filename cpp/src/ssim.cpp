@@ -198,7 +198,9 @@ double pair_kernel(const uint8_t* __restrict x, const uint8_t* __restrict y,
     }
     double sum = 0.0;
     for (int64_t l = 0; l < kLanes; ++l) sum += total[l];
-    return sum / static_cast<double>(oh * ow);
+    // |SSIM| <= 1 exactly (Cauchy-Schwarz); only float rounding of windows
+    // at the extremes could nudge the mean past it. Nothing else is clipped.
+    return std::clamp(sum / static_cast<double>(oh * ow), -1.0, 1.0);
 }
 
 inline double pair(const Stats& A, int64_t i, const Stats& B, int64_t j, int32_t* scratch) {
