@@ -80,6 +80,16 @@ def test_icas_ssim_matrix(benchmark, images, ref_pairs, ref_values):
 
 
 @pytest.mark.benchmark(group=GROUP)
+def test_icas_ssim_matrix_one_thread(benchmark, images, ref_pairs, ref_values):
+    # The per-core speed-up, whatever else runs on the machine.
+    n = len(images)
+    benchmark.extra_info.update(pairs=n * (n - 1) // 2, role="icas")
+    sim = benchmark.pedantic(ssim_matrix, args=(images,), kwargs={"n_threads": 1}, rounds=5)
+    np.testing.assert_allclose(sim[ref_pairs[:, 0], ref_pairs[:, 1]], ref_values, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(sim, ssim_matrix(images))
+
+
+@pytest.mark.benchmark(group=GROUP)
 def test_icas_ssim_pairs(benchmark, images, ref_pairs, ref_values):
     n = len(images)
     benchmark.extra_info.update(pairs=n * (n - 1) // 2, role="icas")
