@@ -177,11 +177,19 @@ def test_pairs_skip_pairs_inside_a_group(gray_groups):
     assert len(edges) > 0  # some cross-group pairs pass, so skipping was tested
 
 
-@pytest.mark.parametrize("threshold", [0.2, 0.23, 0.5, 0.9])
-def test_components_match_the_reference_graph(gray_groups, gray_ref, threshold):
+def away_from(values: np.ndarray, threshold: float) -> float:
+    """The middle of the gap between reference values nearest to threshold, so
+    that float rounding cannot put a pair on the other side."""
+    v = np.unique(values)
+    mids, widths = (v[1:] + v[:-1]) / 2, v[1:] - v[:-1]
+    ok = widths > 20 * TOL
+    return float(mids[ok][np.argmin(np.abs(mids[ok] - threshold))])
+
+
+@pytest.mark.parametrize("nominal", [0.2, 0.3, 0.5, 0.9])
+def test_components_match_the_reference_graph(gray_groups, gray_ref, nominal):
     gray, _ = gray_groups
-    # The thresholds are far from every reference value, so rounding cannot flip a pair.
-    assert np.min(np.abs(gray_ref - threshold)) > 10 * TOL
+    threshold = away_from(gray_ref, nominal)
     labels = ssim_components(gray, threshold)
     assert labels.dtype == np.int64
     np.testing.assert_array_equal(labels, ref_components(gray_ref, threshold))
@@ -189,15 +197,27 @@ def test_components_match_the_reference_graph(gray_groups, gray_ref, threshold):
     np.testing.assert_array_equal(labels, icas.connected_components(edges, len(gray)))
 
 
-def test_components_recover_the_photo_groups(gray_groups):
+def test_components_recover_the_photo_groups(gray_groups, gray_ref):
     # Every variant (re-encoded, brightened, shifted, blurred, noised) chains to
-    # its photo at 0.23, and no two photos do.
+    # its photo before any two photos do: between the largest SSIM of two
+    # photos and the weakest link needed inside a group, the clusters are
+    # exactly the photos.
     gray, groups = gray_groups
-    np.testing.assert_array_equal(ssim_components(gray, 0.23), canonical(groups))
+    same = groups[:, None] == groups[None, :]
+    between = gray_ref[~same].max()
+    weakest_link = min(
+        max(v for v in np.unique(sub) if len(set(ref_components(sub, v))) == 1)
+        for sub in (gray_ref[np.ix_(groups == g, groups == g)] for g in np.unique(groups))
+    )
+    assert between + 2 * TOL < weakest_link
+    threshold = (between + weakest_link) / 2
+    np.testing.assert_array_equal(ssim_components(gray, threshold), canonical(groups))
+    # With the true groups as batches, nothing chains.
+    assert ssim_components(gray, threshold, groups=groups).tolist() == list(range(len(gray)))
 
 
 def test_components_with_groups(gray_groups):
-    gray, groups = gray_groups
+    gray, _ = gray_groups
     # Batches of 4 consecutive images: only pairs across batches count.
     batches = np.arange(len(gray)) // 4
     for threshold in (0.1, 0.3):
@@ -206,8 +226,6 @@ def test_components_with_groups(gray_groups):
         np.testing.assert_array_equal(
             ssim_components(gray, threshold, groups=batches), expected
         )
-    # With the true groups as batches, nothing chains at 0.23.
-    assert ssim_components(gray, 0.23, groups=groups).tolist() == list(range(len(gray)))
 
 
 def test_thread_count_does_not_change_results(gray_groups):
