@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
     icas::bind::register_tm(m);
     icas::bind::register_hamming(m);
     icas::bind::register_minhash(m);
+    icas::bind::register_ssim(m);
 }

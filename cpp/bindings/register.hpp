@@ -8,4 +8,5 @@ void register_orb(pybind11::module_& m);
 void register_tm(pybind11::module_& m);
 void register_hamming(pybind11::module_& m);
 void register_minhash(pybind11::module_& m);
+void register_ssim(pybind11::module_& m);
 }  // namespace icas::bind

@@ -38,6 +38,12 @@ from icas.similarity._orb import (
     orb_matrix,
     orb_pairs,
 )
+from icas.similarity._ssim import (
+    ssim_components,
+    ssim_cross,
+    ssim_matrix,
+    ssim_pairs,
+)
 from icas.similarity._tm import (
     tm_components,
     tm_cross,
@@ -50,5 +56,6 @@ __all__ = [
     "hamming_components", "hamming_cross", "hamming_matrix", "hamming_pairs",
     "minhash_components", "minhash_cross", "minhash_matrix", "minhash_pairs",
     "orb_components", "orb_cross", "orb_matrix", "orb_pairs",
+    "ssim_components", "ssim_cross", "ssim_matrix", "ssim_pairs",
     "tm_components", "tm_cross", "tm_matrix", "tm_pairs", "tm_similarity",
 ]
