@@ -107,7 +107,7 @@ def test_empty_and_all_bad(tmp_path):
     shapes = {
         "ssim": (0, 128, 128),
         "tm": (0, 128, 128, 3),
-        "imagehash": (0, 512),
+        "imagehash": (0, 8),
         "minhash": (0, 128),
         "orb": (0, 32),
     }
@@ -214,10 +214,10 @@ def test_imagehash_bit_identical(folder, hash_size, highfreq_factor):
 def test_imagehash_defaults_and_packing(folder):
     p = good(folder)[0]
     f = extract([p], "imagehash")
-    assert f.params == {"size": None, "scale": None, "hash_size": 64, "highfreq_factor": 16}
+    assert f.params == {"size": None, "scale": None, "hash_size": 8, "highfreq_factor": 4}
     with Image.open(p) as im:
-        h = imagehash.phash(im, 64, 16)
-    bits = np.unpackbits(f.data[0]).reshape(64, 64).astype(bool)
+        h = imagehash.phash(im)  # imagehash's defaults are icas's
+    bits = np.unpackbits(f.data[0]).reshape(8, 8).astype(bool)
     np.testing.assert_array_equal(bits, h.hash)  # row-major, most significant bit first
 
 
@@ -364,7 +364,7 @@ def test_minhash_equals_datasketch(folder, scheme):
     if scheme == "legacy" and "scheme" not in datasketch.MinHash.__init__.__code__.co_varnames:
         pytest.skip("datasketch < 2.0 has only the legacy scheme, as its default")
     paths = good(folder)
-    f = extract(paths, "minhash", scheme=scheme)
+    f = extract(paths, "minhash", scheme=scheme, grid=None)
     assert f.data.shape == (len(paths), 128) and f.data.dtype == np.uint64
     for i, p in enumerate(paths):
         kw = {"scheme": scheme} if scheme == "legacy" else {}
@@ -385,7 +385,7 @@ def test_minhash_default_is_datasketch_default(folder):
     p = good(folder)[0]
     f = extract([p], "minhash")
     m = datasketch.MinHash(num_perm=128, seed=1)
-    m.update_batch(corner_values(read_image(p, color=False)))
+    m.update_batch(corner_values(read_image(p, color=False), grid=16))
     np.testing.assert_array_equal(f.data[0], m.hashvalues)
     assert f.params["scheme"] == "affine32" and f.params["n_corners"] == 100
 
@@ -459,3 +459,16 @@ def test_take(folder):
     assert len(s.take([])) == 0
     with pytest.raises(IndexError):
         s.take([len(paths)])
+
+
+def test_corner_grid_cells_follow_the_strongest_corners(photos):
+    for p in photos[:3]:
+        gray = cv2.cvtColor(p, cv2.COLOR_RGB2GRAY)
+        h, w = gray.shape
+        cells = []
+        for v in reference_corners(gray):
+            r, c = (float(x) for x in v.decode().split(","))
+            # back from the 3-decimal text to the pixel, then to its cell
+            row, col = round(r * h), round(c * w)
+            cells.append(f"{row * 16 // h},{col * 16 // w}".encode())
+        assert corner_values(gray, grid=16) == list(dict.fromkeys(cells))

@@ -13,7 +13,7 @@ METHODS = ("imagehash", "ssim", "tm", "orb", "minhash")
 KERNELS = {"imagehash": "hamming", "ssim": "ssim", "tm": "tm", "orb": "orb", "minhash": "minhash"}
 # Thresholds that separate near-duplicates from different photos on the demo
 # data and on real-photo tests; a starting point, not a law.
-DEFAULT_THRESHOLDS = {"imagehash": 0.8, "ssim": 0.5, "tm": 0.9, "orb": 0.3, "minhash": 0.15}
+DEFAULT_THRESHOLDS = {"imagehash": 0.8, "ssim": 0.8, "tm": 0.92, "orb": 0.93, "minhash": 0.35}
 THRESHOLD_RANGES = {"ssim": (-1.0, 1.0)}
 
 
