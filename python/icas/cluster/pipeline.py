@@ -26,7 +26,7 @@ from icas.cluster.methods import (
     pairs,
     threshold_range,
 )
-from icas.cluster.transfer import Journal, TransferError, Transferer
+from icas.cluster.transfer import Journal, Transferer
 
 log = logging.getLogger("icas")
 
@@ -364,18 +364,23 @@ class Clusteror:
         rows = []
         with Journal(out_dir) as journal:
             mover = Transferer(self.transfer, journal)
-            items = list(dest.items())
+            items = [(Path(p), out_dir / rel) for p, rel in dest.items()]
+            bar = None
             if self.progress:
                 from tqdm import tqdm
 
-                items = tqdm(items, desc="writing", unit="file", leave=False)
-            for p, rel in items:
-                try:
-                    mover.transfer(Path(p), out_dir / rel)
-                except TransferError as exc:
-                    skipped.append((p, str(exc)))
-                    labels.pop(p, None)
-                    continue
+                bar = tqdm(total=len(items), desc="writing", unit="file", leave=False)
+            failed = []
+            for k in range(0, len(items), Transferer.CHUNK):
+                chunk = items[k : k + Transferer.CHUNK]
+                failed += mover.transfer_many(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
+        for src, reason in failed:
+            skipped.append((str(src), reason))
+            labels.pop(str(src), None)
         for p, lab in labels.items():
             key = (batch_of[p], lab) if self.option == "dontmerge" else lab
             w = weak.get(key, "") if lab >= 0 else ""

@@ -44,12 +44,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    """Copy to a temporary name beside dst, flush, then rename into place."""
+def _copy_atomic(src: Path, dst: Path, *, durable: bool = False) -> None:
+    """Copy to a temporary name beside dst, then rename into place, so a
+    file under its final name is always complete. ``durable`` also flushes
+    it to disk first: needed only when the source is deleted afterwards."""
     tmp = dst.with_name(f".{dst.name}.icas-tmp")
     shutil.copy2(src, tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
+    if durable:
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
     os.replace(tmp, dst)
 
 
@@ -60,7 +63,7 @@ def _move(src: Path, dst: Path) -> None:
     except OSError as exc:
         if exc.errno != 18:  # EXDEV: other file system
             raise
-    _copy_atomic(src, dst)
+    _copy_atomic(src, dst, durable=True)
     _fsync_dir(dst.parent)
     os.unlink(src)
 
@@ -73,7 +76,12 @@ def _link(src: Path, dst: Path, mode: str) -> None:
 
 
 class Journal:
-    """Append-only record of transfers in ``<out>/journal.jsonl``."""
+    """Append-only record of transfers in ``<out>/journal.jsonl``.
+
+    Every record is flushed to the operating system at once, so it survives
+    the death of the process; :meth:`sync` also forces it to disk (against a
+    power loss), which moves do before touching a file.
+    """
 
     def __init__(self, out_dir: Path):
         self.path = Path(out_dir) / JOURNAL_NAME
@@ -92,6 +100,8 @@ class Journal:
     def _write(self, record: dict) -> None:
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._fh.flush()
+
+    def sync(self) -> None:
         os.fsync(self._fh.fileno())
 
     def begin(self, e: Entry) -> None:
@@ -150,20 +160,10 @@ class Transferer:
         self._done = done
         self._pending = {dst: e for dst, e in entries.items() if dst not in done}
 
-    def transfer(self, src: Path, dst: Path) -> None:
-        key = str(dst)
-        if key in self._done:
-            return
-        e = Entry(str(src), key, self.mode)
-        if key in self._pending:
-            if _settle(self._pending.pop(key)):
-                self.journal.done(e)
-                self._done.add(key)
-                return
-        if dst.exists() or dst.is_symlink():
-            raise TransferError(f"{dst}: already exists; refusing to overwrite it")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        self.journal.begin(e)
+    CHUNK = 128  # moves journalled (and synced) together before they happen
+
+    def _do(self, item) -> str | None:
+        src, dst, _ = item
         try:
             if self.mode == "copy":
                 _copy_atomic(src, dst)
@@ -172,9 +172,52 @@ class Transferer:
             else:
                 _link(src, dst, self.mode)
         except OSError as exc:
-            raise TransferError(f"{src}: cannot {self.mode} to {dst}: {exc.strerror or exc}") from exc
-        self.journal.done(e)
-        self._done.add(key)
+            return f"{src}: cannot {self.mode} to {dst}: {exc.strerror or exc}"
+        return None
+
+    def transfer(self, src: Path, dst: Path) -> None:
+        """Transfer one file; raises TransferError if it cannot be done."""
+        failed = self.transfer_many([(Path(src), Path(dst))])
+        if failed:
+            raise TransferError(failed[0][1])
+
+    def transfer_many(self, items: list[tuple[Path, Path]]) -> list[tuple[Path, str]]:
+        """Transfer (src, dst) pairs; returns (src, one-line reason) for those
+        that could not be done. Finished transfers of an earlier, interrupted
+        run are recognised and settled, never repeated."""
+        failed: list[tuple[Path, str]] = []
+        durable = self.mode == "move"
+        for start in range(0, len(items), self.CHUNK):
+            todo = []
+            for src, dst in items[start : start + self.CHUNK]:
+                key = str(dst)
+                if key in self._done:
+                    continue
+                e = Entry(str(src), key, self.mode)
+                if key in self._pending and _settle(self._pending.pop(key)):
+                    self.journal.done(e)
+                    self._done.add(key)
+                    continue
+                if dst.exists() or dst.is_symlink():
+                    failed.append((src, f"{dst}: already exists; refusing to overwrite it"))
+                    continue
+                self.journal.begin(e)
+                todo.append((src, dst, e))
+            if durable and todo:
+                self.journal.sync()
+            for parent in {dst.parent for _, dst, _ in todo}:
+                parent.mkdir(parents=True, exist_ok=True)
+            for item in todo:
+                src, _, e = item
+                error = self._do(item)
+                if error is not None:
+                    failed.append((src, error))
+                    continue
+                self.journal.done(e)
+                self._done.add(e.dst)
+            if durable and todo:
+                self.journal.sync()
+        return failed
 
 
 def undo(out_dir: Path) -> tuple[int, list[str]]:
