@@ -188,3 +188,27 @@ def test_weakest_link_reported(demo, tmp_path):
     rows = read_manifest(r.out_dir / "clusters.csv")
     weak = {float(x["weakest_link"]) for x in rows if x["cluster"] not in ("outliers", "skipped")}
     assert weak == {np.float64(round(w, 6)) for w in r.weakest_link.values()}
+
+
+def test_bad_files_are_skipped_with_reasons(tmp_path):
+    images = unambiguous(tmp_path / "d")
+    good = sorted(p.name for p in images.iterdir() if p.suffix == ".jpg")
+    (images / "zero.jpg").write_bytes(b"")
+    (images / "text.jpg").write_text("hello")
+    (images / "page.png").write_text("<html></html>")
+    data = (images / "coffee_0.jpg").read_bytes()
+    (images / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (images / "unicode é 名前.jpg").write_bytes(data)
+    (images / "-leading dash.jpg").write_bytes(data)
+    r = Clusteror(images, out=tmp_path / "out", progress=False)()
+    reasons = {Path(p).name: why for p, why in r.skipped}
+    assert set(reasons) == {"zero.jpg", "text.jpg", "page.png", "truncated.jpg", "notes.txt"}
+    assert reasons["zero.jpg"] == "empty file" and reasons["truncated.jpg"] == "truncated"
+    assert sorted(Path(p).name for p in r.labels) == sorted(good + ["unicode é 名前.jpg",
+                                                                     "-leading dash.jpg"])
+    # The unicode and dash copies of coffee_0 join the coffee cluster.
+    coffee = r.labels[str(images / "coffee_0.jpg")]
+    assert r.labels[str(images / "unicode é 名前.jpg")] == coffee >= 0
+    rows = read_manifest(r.out_dir / "clusters.csv")
+    assert {x["path"]: x["skipped_reason"] for x in rows if x["cluster"] == "skipped"} == {
+        str(images / n): why for n, why in reasons.items()}

@@ -241,7 +241,13 @@ class Clusteror:
         if threshold == "auto":
             threshold = self._auto_threshold(ordered, timings)
         results, skipped = [], []
-        for index, chunk in enumerate(_batches.split(ordered, self.batch_size)):
+        chunks = _batches.split(ordered, self.batch_size)
+        steps = enumerate(chunks)
+        if self.progress and len(chunks) > 1:
+            from tqdm import tqdm
+
+            steps = tqdm(steps, total=len(chunks), desc="batches", unit="batch")
+        for index, chunk in steps:
             batch, sk = self._run_batch(index, chunk, threshold, out_dir, timings)
             results.append(batch)
             skipped.extend(sk)
