@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from icas.segment import METHODS, check_params, segment
+from icas.segment import METHODS, check_params, preview, segment
 from icas.segment._image import relabel
+from icas.segment.preview import has_screen, render, show
 
 ALL = list(METHODS)
 # Methods whose result depends on random choices; they take a `seed`.
@@ -315,3 +316,69 @@ def test_relabel_keeps_partition_and_edges(labels):
     pairs = set(zip(labels.ravel().tolist(), out.ravel().tolist(), strict=True))
     assert len({a for a, _ in pairs}) == len(pairs) == len({b for _, b in pairs})
     check_labels(out, labels.shape, edges_allowed=True)
+
+
+# ---------------------------------------------------------------- preview
+
+
+def test_preview_layout_and_file(photo, tmp_path):
+    methods = ["graph", "kmeans", "edge"]
+    out = tmp_path / "preview.png"
+    pic = preview(photo, methods=methods, columns=2, timings=False, out=out)
+    h, w = photo.shape[:2]
+    assert pic.dtype == np.uint8 and pic.ndim == 3 and pic.shape[2] == 3
+    assert pic.shape[1] == 2 * w
+    cell_h = pic.shape[0] // 2
+    assert cell_h > h  # tile plus caption bar
+    # The empty fourth cell stays black; the caption bars hold text.
+    assert not pic[cell_h:, w:].any()
+    assert pic[: cell_h - h, :w].any()
+    np.testing.assert_array_equal(cv2.imread(str(out)), pic)
+    # Without timings the picture is reproducible.
+    np.testing.assert_array_equal(preview(photo, methods=methods, columns=2, timings=False), pic)
+
+
+def test_preview_tile_shows_segments(photo):
+    labels = segment(photo, "graph")
+    tile = render(photo, labels)
+    pic = preview(photo, methods=["graph"], timings=False)
+    np.testing.assert_array_equal(pic[-photo.shape[0]:], tile)
+
+
+def test_preview_every_method_and_tile_width(photo):
+    pic = preview(photo, tile_width=64, columns=4)
+    assert pic.shape[1] == 4 * 64
+    assert pic.shape[0] > 2 * round(photo.shape[0] * 64 / photo.shape[1])
+
+
+def test_preview_per_method_parameters(photo):
+    few = preview(photo, methods="kmeans", kmeans={"k": 2}, timings=False)
+    many = preview(photo, methods="kmeans", kmeans={"k": 9}, timings=False)
+    assert not np.array_equal(few, many)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"methods": ["kmeans"], "graph": {"k": 5}}, ValueError, "not in methods"),
+        ({"kmeans": {"kk": 1}}, ValueError, "unknown parameter 'kk'"),
+        ({"kmeans": 3}, TypeError, "kmeans must be a dict"),
+        ({"methods": ["nope"]}, ValueError, "unknown method"),
+        ({"methods": []}, ValueError, "at least one"),
+        ({"columns": 0}, ValueError, "columns"),
+        ({"tile_width": 2}, ValueError, "tile_width"),
+    ],
+)
+def test_preview_errors(photo, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        preview(photo, **kwargs)
+
+
+def test_show_needs_a_screen(photo, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert not has_screen()
+    assert show(photo) is False  # no window, no abort
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert has_screen()

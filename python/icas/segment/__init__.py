@@ -11,5 +11,6 @@ imported only when a :class:`SamSession` is created.
 from __future__ import annotations
 
 from icas.segment.methods import METHODS, check_params, segment
+from icas.segment.preview import preview
 
-__all__ = ["METHODS", "check_params", "segment"]
+__all__ = ["METHODS", "check_params", "preview", "segment"]
