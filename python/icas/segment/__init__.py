@@ -10,7 +10,8 @@ imported only when a :class:`SamSession` is created.
 
 from __future__ import annotations
 
+from icas.segment.grabcut import GrabCutSession
 from icas.segment.methods import METHODS, check_params, segment
 from icas.segment.preview import preview
 
-__all__ = ["METHODS", "check_params", "preview", "segment"]
+__all__ = ["METHODS", "GrabCutSession", "check_params", "preview", "segment"]
