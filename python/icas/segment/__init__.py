@@ -13,5 +13,6 @@ from __future__ import annotations
 from icas.segment.grabcut import GrabCutSession
 from icas.segment.methods import METHODS, check_params, segment
 from icas.segment.preview import preview
+from icas.segment.sam import SamSession
 
-__all__ = ["METHODS", "GrabCutSession", "check_params", "preview", "segment"]
+__all__ = ["METHODS", "GrabCutSession", "SamSession", "check_params", "preview", "segment"]
