@@ -320,6 +320,19 @@ def test_prompts_reach_the_decoder(sa, model, session, images):
     np.testing.assert_array_equal(masks, ref_masks[order])
 
 
+def test_clicks_never_encode(model, images):
+    from icas.segment import SamSession
+
+    s = SamSession(model, memory_cache=0)  # not even a memory cache to fall back on
+    s.set_image(images[0])
+    for x in range(5):
+        s.add_point((x, x))
+        s.predict()
+    s.automatic(images[1], **AUTO)
+    s.predict()  # automatic mode did not disturb the prompt image
+    assert s.encoder_calls == 2
+
+
 def test_undo_reset_and_the_latest_box(session, images):
     img = images[0]
     h, w = img.shape[:2]
@@ -395,8 +408,9 @@ def test_automatic_labels(sa, model, session, images):
     bare = session.automatic(img, uncovered_segments=False, **AUTO)
     np.testing.assert_array_equal(
         bare,
-        masks_to_labels([r["segmentation"] for r in records], img.shape[:2],
-                        uncovered_segments=False),
+        masks_to_labels(
+            [r["segmentation"] for r in records], img.shape[:2], uncovered_segments=False
+        ),
     )
 
 

@@ -296,7 +296,8 @@ class SamSession:
             with np.load(path) as z:
                 features = self._torch.from_numpy(z["features"]).to(self.device)
                 return Embedding(
-                    features, tuple(int(v) for v in z["original_size"]),
+                    features,
+                    tuple(int(v) for v in z["original_size"]),
                     tuple(int(v) for v in z["input_size"]),
                 )
         except (OSError, KeyError, ValueError):
@@ -405,7 +406,8 @@ class SamSession:
         generator.predictor = _cached_predictor(self._sa.SamPredictor, self)
         records = generator.generate(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         return masks_to_labels(
-            [r["segmentation"] for r in records], bgr.shape[:2],
+            [r["segmentation"] for r in records],
+            bgr.shape[:2],
             uncovered_segments=uncovered_segments,
         )
 
@@ -449,7 +451,9 @@ class SamSession:
         x0, x1 = sorted((x1, x2))
         y0, y1 = sorted((y1, y2))
         if x1 < 0 or y1 < 0 or x0 >= w or y0 >= h:
-            raise ValueError(f"box ({x0:g}, {y0:g})-({x1:g}, {y1:g}) lies outside the {w}x{h} image")
+            raise ValueError(
+                f"box ({x0:g}, {y0:g})-({x1:g}, {y1:g}) lies outside the {w}x{h} image"
+            )
         box = (max(x0, 0.0), max(y0, 0.0), min(x1, w - 1.0), min(y1, h - 1.0))
         self._prompts.append(Prompt("box", box))
 
@@ -494,9 +498,6 @@ class SamSession:
         coords = np.array([p.xy for p in points], np.float32) if points else None
         labels = np.array([int(p.positive) for p in points], np.int32) if points else None
         box = np.array(boxes[-1].xy, np.float32) if boxes else None
-        # The generator (automatic mode) may have reset a shared predictor: set
-        # the image again, which is a cache lookup.
-        self._predictor.set_image(cv2.cvtColor(self._image, cv2.COLOR_BGR2RGB))
         with self._torch.no_grad():
             masks, scores, _ = self._predictor.predict(
                 point_coords=coords, point_labels=labels, box=box, multimask_output=multimask
@@ -571,19 +572,31 @@ def tiny_sam(*, seed: int = 0, img_size: int = 256):
         torch.manual_seed(seed)
         model = Sam(
             image_encoder=ImageEncoderViT(
-                img_size=img_size, patch_size=patch, embed_dim=64, depth=2, num_heads=2,
-                mlp_ratio=2.0, out_chans=dim, qkv_bias=True,
-                norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
-                window_size=4, global_attn_indexes=(1,),
+                img_size=img_size,
+                patch_size=patch,
+                embed_dim=64,
+                depth=2,
+                num_heads=2,
+                mlp_ratio=2.0,
+                out_chans=dim,
+                qkv_bias=True,
+                norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+                use_rel_pos=True,
+                window_size=4,
+                global_attn_indexes=(1,),
             ),
             prompt_encoder=PromptEncoder(
-                embed_dim=dim, image_embedding_size=(img_size // patch, img_size // patch),
-                input_image_size=(img_size, img_size), mask_in_chans=4,
+                embed_dim=dim,
+                image_embedding_size=(img_size // patch, img_size // patch),
+                input_image_size=(img_size, img_size),
+                mask_in_chans=4,
             ),
             mask_decoder=MaskDecoder(
                 transformer_dim=dim,
                 transformer=TwoWayTransformer(depth=1, embedding_dim=dim, mlp_dim=64, num_heads=2),
-                num_multimask_outputs=3, iou_head_depth=2, iou_head_hidden_dim=32,
+                num_multimask_outputs=3,
+                iou_head_depth=2,
+                iou_head_hidden_dim=32,
             ),
             pixel_mean=[123.675, 116.28, 103.53],
             pixel_std=[58.395, 57.12, 57.375],
