@@ -147,7 +147,11 @@ def n_segments(labels):
         ("kmeans", {"k": 3}, {"k": 12}),
         ("slickmeans", {"k": 3}, {"k": 12}),
         ("superpixel", {"region_size": 30}, {"region_size": 12}),
-        ("superpixel", {"region_size": 20, "algorithm": "slic"}, {"region_size": 10, "algorithm": "slic"}),
+        (
+            "superpixel",
+            {"region_size": 20, "algorithm": "slic"},
+            {"region_size": 10, "algorithm": "slic"},
+        ),
         ("felzenszwalb", {"segment_scale": 400}, {"segment_scale": 20, "min_segment_size": 10}),
         ("quickshift", {"segment_size": 6}, {"segment_size": 2}),
         ("graph", {"k": 2000}, {"k": 100, "min_segment_size": 10}),
@@ -195,20 +199,45 @@ def test_slickmeans_segments_are_unions_of_superpixels(photo):
 @pytest.mark.parametrize(
     "method,params,error,match",
     [
-        ("kmeans", {"kk": 3}, ValueError, r"kmeans: unknown parameter 'kk'; its parameters are k, "),
+        (
+            "kmeans",
+            {"kk": 3},
+            ValueError,
+            r"kmeans: unknown parameter 'kk'; its parameters are k, ",
+        ),
         ("kmeans", {"k": 0}, ValueError, r"kmeans: parameter 'k' must be an integer >= 1, got 0"),
         ("kmeans", {"k": 2.5}, TypeError, r"parameter 'k' must be an integer"),
         ("kmeans", {"k": "8"}, TypeError, r"parameter 'k' must be an integer >= 1, got str"),
         ("kmeans", {"k": True}, TypeError, r"parameter 'k'"),
-        ("kmeans", {"color_importance": -1}, ValueError, r"'color_importance' must be a number >= 0"),
+        (
+            "kmeans",
+            {"color_importance": -1},
+            ValueError,
+            r"'color_importance' must be a number >= 0",
+        ),
         ("kmeans", {"seed": -1}, ValueError, r"'seed'"),
-        ("edge", {"templateWindowSize": 8}, ValueError, r"'templateWindowSize' must be an odd integer"),
+        (
+            "edge",
+            {"templateWindowSize": 8},
+            ValueError,
+            r"'templateWindowSize' must be an odd integer",
+        ),
         ("edge", {"edge_th": float("nan")}, ValueError, r"'edge_th'"),
         ("edge", {"sigmaColor": 0}, ValueError, r"'sigmaColor' must be a number > 0"),
         ("superpixel", {"region_size": 1}, ValueError, r"'region_size' must be an integer >= 2"),
-        ("superpixel", {"algorithm": "seeds"}, ValueError, r"'algorithm' must be one of 'slic', 'slico', 'mslic'"),
+        (
+            "superpixel",
+            {"algorithm": "seeds"},
+            ValueError,
+            r"'algorithm' must be one of 'slic', 'slico', 'mslic'",
+        ),
         ("chanvese", {"number_of_bins": 0}, ValueError, r"'number_of_bins'"),
-        ("quickshift", {"color_weight": 1.5}, ValueError, r"'color_weight' must be a number in \[0, 1\]"),
+        (
+            "quickshift",
+            {"color_weight": 1.5},
+            ValueError,
+            r"'color_weight' must be a number in \[0, 1\]",
+        ),
         ("felzenszwalb", {"segment_scale": 0}, ValueError, r"'segment_scale'"),
         ("graph", {"min_segment_size": -5}, ValueError, r"'min_segment_size'"),
     ],
@@ -284,7 +313,11 @@ def test_grayscale_and_alpha_files_are_read_as_bgr(photo, tmp_path):
 
 def test_defaults_are_the_original_tools():
     assert METHODS["edge"]["edge_th"] == 60
-    assert (METHODS["edge"]["d"], METHODS["edge"]["sigmaColor"], METHODS["edge"]["sigmaSpace"]) == (7, 100, 100)
+    assert (METHODS["edge"]["d"], METHODS["edge"]["sigmaColor"], METHODS["edge"]["sigmaSpace"]) == (
+        7,
+        100,
+        100,
+    )
     e = METHODS["edge"]
     assert (e["templateWindowSize"], e["searchWindowSize"], e["h"], e["hColor"]) == (7, 21, 10, 10)
     assert METHODS["superpixel"]["algorithm"] == "mslic"
@@ -306,8 +339,11 @@ def test_check_params_merges_defaults():
 
 
 @settings(max_examples=50, deadline=None)
-@given(hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=12),
-                  elements=st.integers(0, 6)))
+@given(
+    hnp.arrays(
+        np.int64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=12), elements=st.integers(0, 6)
+    )
+)
 def test_relabel_keeps_partition_and_edges(labels):
     out = relabel(labels)
     assert out.dtype == np.int32 and out.shape == labels.shape
@@ -342,7 +378,7 @@ def test_preview_tile_shows_segments(photo):
     labels = segment(photo, "graph")
     tile = render(photo, labels)
     pic = preview(photo, methods=["graph"], timings=False)
-    np.testing.assert_array_equal(pic[-photo.shape[0]:], tile)
+    np.testing.assert_array_equal(pic[-photo.shape[0] :], tile)
 
 
 def test_preview_every_method_and_tile_width(photo):

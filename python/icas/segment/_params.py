@@ -32,7 +32,9 @@ class Param:
     def describe(self) -> str:
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
-        what = "an odd integer" if self.odd else ("an integer" if self.kind == "int" else "a number")
+        what = (
+            "an odd integer" if self.odd else ("an integer" if self.kind == "int" else "a number")
+        )
         if self.low is not None and self.high is not None:
             left = "(" if self.low_open else "["
             return f"{what} in {left}{self.low:g}, {self.high:g}]"
@@ -64,9 +66,7 @@ def _check(method: str, name: str, spec: Param, value):
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"{where} must be {spec.describe()}, got {value}")
-    too_low = spec.low is not None and (
-        value <= spec.low if spec.low_open else value < spec.low
-    )
+    too_low = spec.low is not None and (value <= spec.low if spec.low_open else value < spec.low)
     too_high = spec.high is not None and value > spec.high
     if too_low or too_high:
         raise ValueError(f"{where} must be {spec.describe()}, got {value!r}")
@@ -86,8 +86,7 @@ def resolve(method: str, specs: dict[str, Param], params: dict) -> dict:
     unknown = sorted(set(params) - set(specs))
     if unknown:
         raise ValueError(
-            f"{method}: unknown parameter {unknown[0]!r}; its parameters are "
-            + ", ".join(specs)
+            f"{method}: unknown parameter {unknown[0]!r}; its parameters are " + ", ".join(specs)
         )
     out = {}
     for name, spec in specs.items():

@@ -141,8 +141,7 @@ class GrabCutSession:
         top, bottom = sorted((int(y1), int(y2)))
         if right < 0 or bottom < 0 or left >= w or top >= h:
             raise ValueError(
-                f"rectangle ({left}, {top})-({right}, {bottom}) lies outside the "
-                f"{w}x{h} image"
+                f"rectangle ({left}, {top})-({right}, {bottom}) lies outside the {w}x{h} image"
             )
         left, top = max(left, 0), max(top, 0)
         right, bottom = min(right, w - 1), min(bottom, h - 1)

@@ -208,8 +208,19 @@ def segment(image, method: str, **params) -> np.ndarray:
 # --------------------------------------------------------------------------- methods
 
 
-def _edge(img, *, edge_th, d, sigmaColor, sigmaSpace, templateWindowSize,
-          searchWindowSize, h, hColor, morph_size):
+def _edge(
+    img,
+    *,
+    edge_th,
+    d,
+    sigmaColor,
+    sigmaSpace,
+    templateWindowSize,
+    searchWindowSize,
+    h,
+    hColor,
+    morph_size,
+):
     smooth = cv2.bilateralFilter(img, d, sigmaColor, sigmaSpace)
     smooth = cv2.fastNlMeansDenoisingColored(
         smooth, None, h, hColor, templateWindowSize, searchWindowSize
@@ -238,9 +249,7 @@ def _superpixels(img, *, region_size, ruler, algorithm, num_iterations, min_elem
     # are safe for all three variants, so small images get smaller superpixels.
     size = max(2, min(region_size, min(h, w) // 3))
     lab = cv2.cvtColor(cv2.GaussianBlur(img, (3, 3), 0), cv2.COLOR_BGR2Lab)
-    slic = cv2.ximgproc.createSuperpixelSLIC(
-        lab, _SLIC_ALGORITHMS[algorithm], size, float(ruler)
-    )
+    slic = cv2.ximgproc.createSuperpixelSLIC(lab, _SLIC_ALGORITHMS[algorithm], size, float(ruler))
     slic.iterate(num_iterations)
     if min_element_size > 0:
         slic.enforceLabelConnectivity(min_element_size)
@@ -294,16 +303,23 @@ def _slickmeans(img, *, k, color_importance, attempts, max_iter, seed, **superpi
     return clusters[sp].reshape(h, w) + 1
 
 
-def _chanvese(img, *, number_of_bins, mu, lambda1, lambda2, tol, max_num_iter, dt,
-              min_segment_size):
+def _chanvese(
+    img, *, number_of_bins, mu, lambda1, lambda2, tol, max_num_iter, dt, min_segment_size
+):
     from scipy.ndimage import distance_transform_edt
     from skimage.measure import label
     from skimage.segmentation import chan_vese
 
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float64) / 255.0
     _, phi, _ = chan_vese(
-        gray, mu=mu, lambda1=lambda1, lambda2=lambda2, tol=tol,
-        max_num_iter=max_num_iter, dt=dt, extended_output=True,
+        gray,
+        mu=mu,
+        lambda1=lambda1,
+        lambda2=lambda2,
+        tol=tol,
+        max_num_iter=max_num_iter,
+        dt=dt,
+        extended_output=True,
     )
     lo, hi = float(phi.min()), float(phi.max())
     if number_of_bins == 1 or not hi > lo:
@@ -333,8 +349,12 @@ def _quickshift(img, *, segment_size, color_weight, max_dist, sigma, seed):
 
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     labels = quickshift(
-        rgb, ratio=color_weight, kernel_size=segment_size, max_dist=max_dist,
-        sigma=sigma, rng=seed,
+        rgb,
+        ratio=color_weight,
+        kernel_size=segment_size,
+        max_dist=max_dist,
+        sigma=sigma,
+        rng=seed,
     )
     return labels + 1
 

@@ -53,8 +53,9 @@ def _caption(tile: np.ndarray, text: str) -> np.ndarray:
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     bar_h = th + base + 8
     bar = np.zeros((bar_h, w, 3), np.uint8)
-    cv2.putText(bar, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, _CAPTION_COLOR, 1,
-                cv2.LINE_AA)
+    cv2.putText(
+        bar, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, _CAPTION_COLOR, 1, cv2.LINE_AA
+    )
     return np.vstack([bar, tile])
 
 
@@ -135,8 +136,9 @@ def preview(
         seconds = time.perf_counter() - t0
         tile = render(img, labels)
         if (tw, th) != (w, h):
-            tile = cv2.resize(tile, (tw, th), interpolation=cv2.INTER_AREA if tw < w
-                              else cv2.INTER_NEAREST)
+            tile = cv2.resize(
+                tile, (tw, th), interpolation=cv2.INTER_AREA if tw < w else cv2.INTER_NEAREST
+            )
         text = f"{name}: {int(labels.max())} segments"
         if timings:
             text += f" ({seconds:.2f} s)"
