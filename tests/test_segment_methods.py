@@ -111,6 +111,18 @@ def test_fixed_seed_repeats_after_other_random_work(method, photo):
     np.testing.assert_array_equal(segment(photo, method, seed=3), a)
 
 
+def test_deterministic_in_background_threads(small_photos):
+    # The painter pre-segments neighbouring images in worker threads.
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(img, m) for img in small_photos[:3] for m in SEEDED]
+    serial = [segment(img, m) for img, m in jobs]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        threaded = list(pool.map(lambda job: segment(*job), jobs))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("method", ALL)
 def test_tiny_and_flat_images_do_not_crash(method):
     # OpenCV's SLIC kills the process on images smaller than a few superpixels;
