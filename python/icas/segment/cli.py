@@ -220,8 +220,6 @@ def _preview(args, given: dict) -> int:
     from icas.segment.preview import preview, save_png
     from icas.segment.windows import screen_problem, show_picture
 
-    if args.folder is not None:
-        raise UsageError("give either FOLDER or --preview IMAGE, not both")
     names = list(args.methods or METHODS)
     per_method = {}
     for name, value in given.items():
@@ -278,8 +276,6 @@ def _jobs(args, params: dict, paths):
         return job, lambda image: GrabCutTool(GrabCutSession(image, seed=seed)), args.workers
     from icas.segment.sam import SamSession
 
-    if args.checkpoint is None:
-        raise UsageError("--method sam needs --checkpoint PATH (SAM weights are never downloaded)")
     session = SamSession(model_type=args.model_type, checkpoint=args.checkpoint, device=args.device)
     # One SAM model serves every thread; one worker keeps memory and CPU for the person.
     if args.sam_mode == "automatic":
@@ -289,8 +285,6 @@ def _jobs(args, params: dict, paths):
             return Loaded(path, image, session.automatic(image, **params))
 
         return job, None, 1
-    if params:
-        raise UsageError("SAM mask generator parameters need --sam-mode automatic")
     from icas.segment.interactive import SamTool
 
     def job(path):
@@ -317,6 +311,11 @@ def _paint(args, given: dict) -> int:
     if min(args.max_window) < 64:
         raise UsageError("--max-window needs W and H of at least 64")
     params = _params_for(args.method, given)
+    if args.method == "sam":
+        if args.checkpoint is None:
+            raise UsageError("--method sam needs --checkpoint PATH (weights are never downloaded)")
+        if args.sam_mode == "prompt" and given:
+            raise UsageError("SAM mask generator parameters need --sam-mode automatic")
     folder = args.folder
     paths = list_images(folder)
     if not paths:
@@ -370,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     given = _given_params(args)
     try:
-        if (args.folder is None) == (args.preview is None):
+        if args.folder is None and args.preview is None:
             raise UsageError("give a FOLDER to paint, or --preview IMAGE")
+        if args.folder is not None and args.preview is not None:
+            raise UsageError("give either FOLDER or --preview IMAGE, not both")
         if args.preview is not None:
             return _preview(args, given)
         return _paint(args, given)
