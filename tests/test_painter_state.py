@@ -551,3 +551,141 @@ def test_prefetch_checks_its_arguments(tmp_path):
         Prefetcher([], lambda p: None, thread_range=-1)
     with pytest.raises(ValueError, match="workers"):
         Prefetcher([], lambda p: None, workers=0)
+
+
+# ---------------------------------------------------------------------- GrabCut and SAM windows
+
+
+@pytest.fixture(scope="module")
+def ellipse():
+    """Noisy gradient with a red ellipse; returns (BGR image, true foreground)."""
+    rng = np.random.default_rng(0)
+    h, w = 120, 160
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([60 + xx * 0.3, 140 + yy * 0.2, 50 + 0 * xx], -1).astype(np.float64)
+    truth = (xx - 80) ** 2 / 35**2 + (yy - 60) ** 2 / 28**2 <= 1
+    img[truth] = (40, 40, 200)
+    return np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8), truth
+
+
+def drag(tool, button_down, button_up, points, flags=0):
+    tool.mouse(button_down, *points[0], flags)
+    for p in points[1:]:
+        tool.mouse(cv2.EVENT_MOUSEMOVE, *p, flags)
+    return tool.mouse(button_up, *points[-1], flags)
+
+
+def test_grabcut_tool_mouse_and_keys(ellipse):
+    from icas.segment import GrabCutSession
+    from icas.segment.interactive import GrabCutTool
+
+    img, truth = ellipse
+    tool = GrabCutTool(GrabCutSession(img), radius=2)
+    assert tool.key(ord("f")) == "changed" and "nothing to segment" in tool.message
+    # Middle drag: the rectangle, drawn while dragging.
+    tool.mouse(cv2.EVENT_MBUTTONDOWN, 125, 98)
+    assert tool.mouse(cv2.EVENT_MOUSEMOVE, 60, 60)
+    assert tuple(tool.pictures()["icas grabcut annotations"][60, 100]) == (0, 255, 0)
+    assert tool.mouse(cv2.EVENT_MBUTTONUP, 35, 22) and tool.session.rect == (35, 22, 91, 77)
+    # Left / right drags: sure strokes; with ctrl: probable ones.
+    drag(tool, cv2.EVENT_LBUTTONDOWN, cv2.EVENT_LBUTTONUP, [(80, 60), (85, 62), (90, 64)])
+    ctrl = cv2.EVENT_FLAG_CTRLKEY
+    drag(tool, cv2.EVENT_RBUTTONDOWN, cv2.EVENT_RBUTTONUP, [(40, 30), (45, 30)], ctrl)
+    drag(tool, cv2.EVENT_LBUTTONDOWN, cv2.EVENT_LBUTTONUP, [(70, 55)], ctrl)
+    drag(tool, cv2.EVENT_RBUTTONDOWN, cv2.EVENT_RBUTTONUP, [(5, 5), (6, 6)])
+    kinds = [s.kind for s in tool.session.strokes]
+    assert kinds == ["fg", "pr_bg", "pr_fg", "bg"]
+    np.testing.assert_array_equal(tool.session.strokes[0].points, [(80, 60), (85, 62), (90, 64)])
+    assert tool.session.strokes[0].radius == 2
+    assert tool.key(ord("z")) == "changed" and len(tool.session.strokes) == 3
+    assert tool.key(ord(" ")) == "changed" and tool.session.iterations == 1
+    assert tool.key(ord(" ")) == "changed" and "iteration 2" in tool.message
+    assert tool.key(ord("x")) == "unknown"
+    assert tool.key(ord("f")) == "finish"
+    labels = tool.labels()
+    assert ((labels == 1) & truth).sum() / ((labels == 1) | truth).sum() > 0.9
+    pictures = tool.pictures()
+    assert list(pictures) == list(tool.titles)
+    assert pictures["icas grabcut segments"][5, 5].sum() < img[5, 5].sum()  # background dimmed
+    assert tool.key(ord("r")) == "changed" and tool.session.rect is None
+    assert tool.key(ord("z")) == "unchanged" and tool.message == "no stroke to undo"
+    assert tool.key(ord("q")) == "quit"
+
+
+class FakeSam:
+    """Records what the SAM window asks of a session (the real one needs icas[sam])."""
+
+    def __init__(self):
+        self.calls = []
+        self.prompts = ()
+        self._mask = None
+
+    def set_image(self, image):
+        self.calls.append(("set_image", image.shape))
+
+    def add_point(self, xy, positive=True):
+        self.calls.append(("point", tuple(xy), positive))
+
+    def add_box(self, c1, c2):
+        self.calls.append(("box", c1, c2))
+
+    def undo(self):
+        self.calls.append(("undo",))
+        return len(self.calls) % 2 == 0
+
+    def reset(self):
+        self.calls.append(("reset",))
+
+    def predict(self):
+        self.calls.append(("predict",))
+        self._mask = np.zeros((4, 5), bool)
+        return self._mask[None], np.array([0.5], np.float32)
+
+    def mask(self):
+        return self._mask
+
+    def labels(self):
+        return self._mask.astype(np.int32)
+
+
+def test_sam_tool_maps_events_to_prompts():
+    from icas.segment.interactive import SamTool
+
+    s = FakeSam()
+    tool = SamTool(s, np.zeros((4, 5, 3), np.uint8))
+    assert tool.mouse(cv2.EVENT_LBUTTONDOWN, 1, 2) and tool.mouse(cv2.EVENT_RBUTTONDOWN, 3, 1)
+    assert not tool.mouse(cv2.EVENT_LBUTTONDOWN, 9, 9)  # outside the image
+    drag(tool, cv2.EVENT_MBUTTONDOWN, cv2.EVENT_MBUTTONUP, [(0, 0), (2, 2), (4, 3)])
+    assert s.calls == [
+        ("set_image", (4, 5, 3)),
+        ("point", (1, 2), True),
+        ("point", (3, 1), False),
+        ("box", (0, 0), (4, 3)),
+    ]
+    assert tool.key(ord("f")) == "finish" and s.calls[-1] == ("predict",)  # predicts first
+    assert tool.key(ord(" ")) == "changed" and "score 0.50" in tool.message
+    assert tool.key(ord("z")) in ("changed", "unchanged") and s.calls[-1] == ("undo",)
+    assert tool.key(ord("r")) == "changed" and s.calls[-1] == ("reset",)
+    assert tool.key(ord("q")) == "quit" and tool.key(ord("x")) == "unknown"
+    assert tool.labels().shape == (4, 5)
+
+
+def test_sam_tool_with_a_tiny_sam(ellipse):
+    pytest.importorskip("torch")
+    pytest.importorskip("segment_anything")
+    from icas.segment import SamSession
+    from icas.segment.interactive import SamTool
+    from icas.segment.sam import tiny_sam
+
+    img, _ = ellipse
+    tool = SamTool(SamSession(tiny_sam()), img)
+    assert tool.key(ord("f")) == "changed" and "no prompt" in tool.message
+    tool.mouse(cv2.EVENT_LBUTTONDOWN, 80, 60)
+    drag(tool, cv2.EVENT_MBUTTONDOWN, cv2.EVENT_MBUTTONUP, [(30, 20), (130, 100)])
+    assert [p.kind for p in tool.session.prompts] == ["point", "box"]
+    assert tool.key(ord(" ")) == "changed" and tool.session.mask() is not None
+    assert tool.key(ord("f")) == "finish"
+    labels = tool.labels()
+    assert labels.shape == img.shape[:2] and set(np.unique(labels)) <= {0, 1}
+    (picture,) = tool.pictures().values()
+    assert picture.shape == img.shape

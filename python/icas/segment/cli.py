@@ -16,6 +16,7 @@ import argparse
 import logging
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from icas.segment._params import Param, resolve
@@ -69,9 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Paint pre-segmented images into per-colour masks, one image after another "
         "(outputs in FOLDER_segmented/), or preview the segmentation methods on one image.",
-        epilog="Keys in the painter: q quit, n next, p previous, space save and next, z undo, "
-        "r reset, d debug views, t template painting. Mouse: left fill, right unfill, double "
-        "left/right continuous fill/unfill, middle clicks cut.",
+        epilog="keys in the painter:\n  q quit, n next, p previous, space save and next, z undo, "
+        "r reset,\n  d debug views, t template painting\nmouse:\n  left fill, right unfill, "
+        "double left/right continuous fill/unfill,\n  middle clicks cut, double middle ends "
+        "the cut line",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("folder", nargs="?", type=Path, help="folder of images to paint")
     p.add_argument(
@@ -162,8 +165,26 @@ def _parser() -> argparse.ArgumentParser:
         default="prompt",
         help="prompt: points and boxes in a window; automatic: SAM's mask generator",
     )
-    params = p.add_argument_group("method parameters (see icas.segment.METHODS for defaults)")
+    lines = []
     seen: dict[str, str] = {}
+    for method, names in _method_params().items():
+        flags = [
+            f"{_flag(n)} ({names[n]:g})"
+            if isinstance(names[n], float)
+            else f"{_flag(n)} ({names[n]})"
+            for n in names
+        ]
+        lines.append(
+            textwrap.fill(
+                f"{method}: " + ", ".join(flags),
+                76,
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+            )
+        )
+    params = p.add_argument_group(
+        "method parameters (flag (default) per --method)", "\n".join(lines)
+    )
     for names in _method_params().values():
         for name in names:
             flag = _flag(name)
@@ -178,7 +199,6 @@ def _parser() -> argparse.ArgumentParser:
                 metavar="V",
                 help=argparse.SUPPRESS,
             )
-    params.description = "flags: " + " ".join(sorted(seen))
     p.add_argument("-v", "--verbose", action="store_true", help="tracebacks on errors")
     return p
 
