@@ -135,6 +135,7 @@ class Canvas:
         self._next_id = int(self.labels.max(initial=0)) + 1
         self._base: np.ndarray | None = None
         self._shown: np.ndarray | None = None
+        self._boxes: list | None = None  # bounding box of each segment, lazily
 
     # ------------------------------------------------------------------ queries
     @property
@@ -197,16 +198,28 @@ class Canvas:
         label = self.segment_at(x, y)
         if label == 0:
             return False
-        idx = np.flatnonzero(self.labels.ravel() == label)
-        return self._set_paint(idx, color_id).size > 0
+        return self._set_paint(self._segment_pixels(label), color_id).size > 0
 
     def unfill(self, x: int, y: int) -> bool:
         """Remove the paint of the segment at ``(x, y)``; False when there was none."""
         label = self.segment_at(x, y)
         if label == 0:
             return False
-        idx = np.flatnonzero(self.labels.ravel() == label)
-        return self._set_paint(idx, 0).size > 0
+        return self._set_paint(self._segment_pixels(label), 0).size > 0
+
+    def _segment_pixels(self, label: int) -> np.ndarray:
+        """Flat indices (ascending) of the pixels of segment ``label``."""
+        if self._boxes is None:
+            from scipy import ndimage
+
+            # One pass over the labels gives every segment's bounding box, so a
+            # click scans its segment's box, not the whole image.
+            self._boxes = ndimage.find_objects(self.labels)
+        box = self._boxes[label - 1] if label <= len(self._boxes) else None
+        if box is None:
+            return _EMPTY
+        ys, xs = np.nonzero(self.labels[box] == label)
+        return (ys + box[0].start) * self.shape[1] + (xs + box[1].start)
 
     def paint_pixels(self, ys, xs, color_ids) -> bool:
         """Paint single pixels (template painting): ``(ys[i], xs[i])`` gets
@@ -362,7 +375,9 @@ class Canvas:
 
     # ------------------------------------------------------------------ pictures
     def _invalidate(self) -> None:
+        """The labels changed: drop what was computed from them."""
         self._base = self._shown = None
+        self._boxes = None
 
     def _refresh(self, idx: np.ndarray) -> None:
         if self._shown is None:
