@@ -305,7 +305,9 @@ def test_pick_in_a_real_window(tmp_path):
             if wid or run.poll() is not None:
                 break
             time.sleep(0.5)
-        assert wid, f"no picker window; stderr: {run.stderr.read() if run.poll() is not None else ''}"
+        if not wid:
+            run.kill()
+            pytest.fail(f"no picker window; stderr: {run.communicate()[1]}")
         time.sleep(1.0)
 
         def yellow() -> int:  # pixels of the hover note's background
