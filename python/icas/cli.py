@@ -65,7 +65,8 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    "(needs icas[plot], no screen)")
     p.add_argument("--candidate-threshold", type=float, default=None, metavar="T",
                    help="verified methods: loose threshold of the first method; default "
-                   + ", ".join(f"{m} {t}" for m, t in CANDIDATE_THRESHOLDS.items()))
+                   + ", ".join(f"{m} {t}" for m, t in CANDIDATE_THRESHOLDS.items())
+                   + " (imagehash: for the default 64-bit hash)")
     p.add_argument("--linkage", choices=LINKAGES, default="single",
                    help="single (default): chains of similar pairs; average/complete: "
                    "stricter, guard against chaining")

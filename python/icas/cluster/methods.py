@@ -18,9 +18,20 @@ THRESHOLD_RANGES = {"ssim": (-1.0, 1.0)}
 # Loose thresholds of a method used as the candidate stage of a verified pair
 # ("imagehash+orb"): about the 95th percentile of the similarities of
 # unrelated real photos (scikit-image's photos at 256 px), so 19 of 20
-# unrelated pairs never reach the expensive method, while 98 % of 8 % crops and
-# 6 px shifts of those photos stay candidates for imagehash.
+# unrelated pairs never reach the expensive method, while 97 % of 8 % crops and
+# 6 px shifts of those photos stay candidates for imagehash. For imagehash it
+# depends on the hash length: two unrelated hashes of b bits agree on
+# 0.5 +- 0.5 / sqrt(b) of them, and the default is 1.6 of those deviations
+# above 0.5 (0.6 for the default 64 bits, 0.55 for 256).
 CANDIDATE_THRESHOLDS = {"imagehash": 0.6, "minhash": 0.15, "orb": 0.6, "ssim": 0.4, "tm": 0.9}
+
+
+def default_candidate_threshold(method: str, params: dict | None = None) -> float:
+    """The loose threshold of ``method`` as the first of a verified pair."""
+    if method == "imagehash":
+        bits = int((params or {}).get("hash_size") or 8) ** 2
+        return round(0.5 + 1.6 * 0.5 / bits**0.5, 4)
+    return CANDIDATE_THRESHOLDS[method]
 
 
 def split_method(method: str) -> tuple[str, str | None]:

@@ -175,7 +175,8 @@ class Clusteror:
         if second is not None:
             from icas.cluster.verified import check_candidate_threshold
 
-            self._candidate = check_candidate_threshold(first, self.candidate_threshold)
+            self._candidate = check_candidate_threshold(first, self.candidate_threshold,
+                                                        self.method_params)
         elif self.candidate_threshold is not None:
             raise ValueError("candidate_threshold applies to verified methods only "
                              "(two methods joined by '+', e.g. imagehash+orb)")

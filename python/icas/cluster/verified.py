@@ -19,10 +19,10 @@ import numpy as np
 
 from icas import _validate
 from icas.cluster.methods import (
-    CANDIDATE_THRESHOLDS,
     Extracted,
     FeatureSet,
     pair_similarities,
+    default_candidate_threshold,
     pairs,
     similarity_matrix,
     threshold_range,
@@ -90,10 +90,11 @@ class Evidence:
                         np.asarray(data["second"], dtype=np.float64))
 
 
-def check_candidate_threshold(first: str, value) -> float:
-    """The candidate threshold of the first method (None: its documented default)."""
+def check_candidate_threshold(first: str, value, params: dict | None = None) -> float:
+    """The candidate threshold of the first method (None: its documented
+    default, see :func:`~icas.cluster.methods.default_candidate_threshold`)."""
     if value is None:
-        return CANDIDATE_THRESHOLDS[first]
+        return default_candidate_threshold(first, params)
     lo, hi = threshold_range(first)
     return _validate.threshold(value, name="candidate_threshold", low=lo, high=hi)
 
@@ -149,8 +150,8 @@ def extract_pair(paths: list[str], first: str, second: str, *, size=None, scale=
     """Features of both methods for the images both could read."""
     from icas.cluster.methods import extract
 
-    loose = check_candidate_threshold(first, candidate_threshold)
     pa, pb = split_params(first, second, params)
+    loose = check_candidate_threshold(first, candidate_threshold, pa)
     a = extract(paths, first, size=size, scale=scale, n_threads=n_threads, progress=progress,
                 **pa)
     b = extract(a.paths, second, size=size, scale=scale, n_threads=n_threads,
