@@ -59,3 +59,18 @@ def test_report_renders_in_chromium(run, tmp_path):
     # Thumbnails of photos rendered: many distinct colours, not a blank page.
     colours = np.unique(img.reshape(-1, 3) // 8, axis=0)
     assert len(colours) > 500
+
+
+def test_dontmerge_report_has_one_section_per_batch_cluster(tmp_path):
+    demo = make_demo(tmp_path / "demo")
+    r = Clusteror(demo, batch_size=20, option="dontmerge", out=tmp_path / "o", progress=False)()
+    folders = sorted(p.relative_to(r.out_dir).as_posix()
+                     for p in r.out_dir.glob("batch_*/cluster_*"))
+    assert sorted(f"batch_{b}/cluster_{k}" for b, k in r.clusters) == folders
+    text = (r.out_dir / "report.html").read_text(encoding="utf-8")
+    assert f"<td id='n-clusters'>{len(folders)}</td>" in text
+    for (b, k), members in r.clusters.items():
+        assert f"id='cluster-{b}-{k}'" in text
+        assert f"batch {b} cluster {k}<span class='meta'><span class='size'>{len(members)} images" \
+            in text
+        assert (b, k) in r.mean_similarity and (b, k) in r.weakest_link

@@ -41,7 +41,8 @@ class ClusterResult:
 
     ``labels`` maps every clustered file to its cluster (0, 1, ...; -1 for an
     outlier); ``skipped`` lists (file, reason) for files that could not be used.
-    ``weakest_link`` and ``mean_similarity`` map clusters to their diagnostics
+    ``weakest_link`` and ``mean_similarity`` map clusters (keys as in
+    :attr:`clusters`) to their diagnostics
     (see :mod:`icas.cluster.links`); ``threshold_rule`` says where the
     threshold came from (given, default, auto, pick).
     """
@@ -61,13 +62,17 @@ class ClusterResult:
     max_cluster_size: int | None = None
     candidate_threshold: float | None = None
     threshold_rule: str = "given"
+    option: str = "full"
 
     @property
-    def clusters(self) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
+    def clusters(self) -> dict:
+        """{cluster: [paths]}; with option 'dontmerge' the keys are (batch,
+        cluster within the batch), as are those of the diagnostics."""
+        per_batch = self.option == "dontmerge"
+        out: dict = {}
         for path, lab in self.labels.items():
             if lab >= 0:
-                out.setdefault(lab, []).append(path)
+                out.setdefault((self.batches[path], lab) if per_batch else lab, []).append(path)
         return dict(sorted(out.items()))
 
     @property
@@ -624,10 +629,9 @@ class Clusteror:
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         result = ClusterResult(out_dir, self.method, threshold, labels, batch_of, reps,
-                               {k: v for k, v in weak.items() if isinstance(k, int)},
-                               skipped, {p: dest[p] for p in labels}, timings,
-                               {k: v for k, v in means.items() if isinstance(k, int)},
-                               self.linkage, self._max_size, self._candidate, rule)
+                               dict(sorted(weak.items())), skipped,
+                               {p: dest[p] for p in labels}, timings, dict(sorted(means.items())),
+                               self.linkage, self._max_size, self._candidate, rule, self.option)
         if self.report:
             t = time.perf_counter()
             write_report(result, n_threads=self.num_of_threads)

@@ -116,6 +116,8 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
     order = sorted(clusters, key=lambda k: (-len(clusters[k]), k))
     for rank, k in enumerate(order):
         members = clusters[k]
+        name = f"batch {k[0]} cluster {k[1]}" if isinstance(k, tuple) else f"cluster {k}"
+        ident = f"{k[0]}-{k[1]}" if isinstance(k, tuple) else f"{k}"
         weak = result.weakest_link.get(k)
         near = weak is not None and weak - result.threshold < 0.02
         meta = f"<span class='size'>{len(members)} images</span>"
@@ -128,7 +130,7 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
             meta += (f", mean similarity <span class='mean{' weak' if low else ''}'>{mean:.3f}"
                      "</span>")
         is_open = " open" if rank < OPEN_LIMIT else ""
-        parts.append(f"<details id='cluster-{k}' class='cluster'{is_open}><summary>cluster {k}"
+        parts.append(f"<details id='cluster-{ident}' class='cluster'{is_open}><summary>{name}"
                      f"<span class='meta'>{meta}</span></summary><div class='grid'>")
         parts.extend(_figure(p, result.destinations[p], thumbs) for p in members)
         parts.append("</div></details>")
