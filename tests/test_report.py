@@ -74,3 +74,21 @@ def test_dontmerge_report_has_one_section_per_batch_cluster(tmp_path):
         assert f"batch {b} cluster {k}<span class='meta'><span class='size'>{len(members)} images" \
             in text
         assert (b, k) in r.mean_similarity and (b, k) in r.weakest_link
+
+
+def test_thumbnails_follow_exif_orientation_and_keep_aspect(tmp_path):
+    from PIL import Image
+
+    from icas.cluster.report import _thumbnail
+
+    img = np.zeros((300, 800, 3), np.uint8)
+    img[:, :400] = (0, 0, 255)  # left half red (BGR)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: portrait, red on top
+    Image.fromarray(img[..., ::-1]).save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    assert _thumbnail(tmp_path / "rot.jpg", tmp_path / "t.jpg", 128)
+    t = cv2.imread(str(tmp_path / "t.jpg"))
+    assert t.shape[:2] == (128, 48)
+    assert t[10, 24, 2] > 200 and t[-10, 24, 2] < 50
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    assert not _thumbnail(tmp_path / "bad.jpg", tmp_path / "b.jpg", 128)

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from icas.cluster.output import write_atomic
 
@@ -19,16 +18,27 @@ OPEN_LIMIT = 40  # clusters shown expanded; the rest are collapsed
 
 
 def _thumbnail(src: Path, dst: Path, size: int) -> bool:
+    """Write a JPEG of at most size x size pixels; False if src cannot be read.
+
+    Read like the clustering reads images (EXIF orientation applied, 16-bit
+    scaled); a large JPEG is decoded at 1/2, 1/4 or 1/8 of its resolution
+    directly, which is most of the saving on camera photos."""
+    from icas.io import DEFAULT_MAX_PIXELS, ImageReadError, _read_bytes, _read_header, read_image
+
     try:
-        data = np.fromfile(src, dtype=np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    except OSError:
-        img = None
-    if img is None:
+        header = _read_header(src, _read_bytes(src), DEFAULT_MAX_PIXELS)
+        target = None
+        if header is not None:
+            w, h = header.display_size
+            f = size / max(w, h)
+            if f < 1:
+                target = (max(1, round(w * f)), max(1, round(h * f)))
+        img = read_image(src, size=target)
+    except (ImageReadError, OSError, cv2.error):
         return False
     h, w = img.shape[:2]
     f = size / max(h, w)
-    if f < 1:
+    if f < 1:  # a format Pillow does not know: its size was unknown before decoding
         img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))),
                          interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
