@@ -59,3 +59,36 @@ def test_report_renders_in_chromium(run, tmp_path):
     # Thumbnails of photos rendered: many distinct colours, not a blank page.
     colours = np.unique(img.reshape(-1, 3) // 8, axis=0)
     assert len(colours) > 500
+
+
+def test_dontmerge_report_has_one_section_per_batch_cluster(tmp_path):
+    demo = make_demo(tmp_path / "demo")
+    r = Clusteror(demo, batch_size=20, option="dontmerge", out=tmp_path / "o", progress=False)()
+    folders = sorted(p.relative_to(r.out_dir).as_posix()
+                     for p in r.out_dir.glob("batch_*/cluster_*"))
+    assert sorted(f"batch_{b}/cluster_{k}" for b, k in r.clusters) == folders
+    text = (r.out_dir / "report.html").read_text(encoding="utf-8")
+    assert f"<td id='n-clusters'>{len(folders)}</td>" in text
+    for (b, k), members in r.clusters.items():
+        assert f"id='cluster-{b}-{k}'" in text
+        assert f"batch {b} cluster {k}<span class='meta'><span class='size'>{len(members)} images" \
+            in text
+        assert (b, k) in r.mean_similarity and (b, k) in r.weakest_link
+
+
+def test_thumbnails_follow_exif_orientation_and_keep_aspect(tmp_path):
+    from PIL import Image
+
+    from icas.cluster.report import _thumbnail
+
+    img = np.zeros((300, 800, 3), np.uint8)
+    img[:, :400] = (0, 0, 255)  # left half red (BGR)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: portrait, red on top
+    Image.fromarray(img[..., ::-1]).save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    assert _thumbnail(tmp_path / "rot.jpg", tmp_path / "t.jpg", 128)
+    t = cv2.imread(str(tmp_path / "t.jpg"))
+    assert t.shape[:2] == (128, 48)
+    assert t[10, 24, 2] > 200 and t[-10, 24, 2] < 50
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    assert not _thumbnail(tmp_path / "bad.jpg", tmp_path / "b.jpg", 128)

@@ -7,18 +7,37 @@ import logging
 import sys
 from pathlib import Path
 
-from icas.cluster.methods import DEFAULT_THRESHOLDS, METHODS
+from icas.cluster.methods import CANDIDATE_THRESHOLDS, DEFAULT_THRESHOLDS, METHODS, check_method
 
 log = logging.getLogger("icas")
+LINKAGES = ("single", "average", "complete")
 
 
 def _threshold(text: str):
-    if text == "auto":
+    if text in ("auto", "pick"):
         return text
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number, 'auto' or 'pick', got {text!r}") from None
+
+
+def _method(text: str) -> str:
+    try:
+        return check_method(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
+    return value
 
 
 def _cluster_parser() -> argparse.ArgumentParser:
@@ -32,11 +51,28 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    help="make a small mixed dataset in DIR (default ./icas-demo) and cluster it")
     p.add_argument("--undo", type=Path, metavar="OUT",
                    help="reverse the transfers of the run that wrote OUT (moved files go back)")
-    p.add_argument("--method", choices=METHODS, default="imagehash")
+    p.add_argument("--method", type=_method, default="imagehash", metavar="METHOD",
+                   help=f"one of {', '.join(METHODS)}, or a verified pair CHEAP+EXPENSIVE "
+                   "(e.g. imagehash+orb: candidates from the first at --candidate-threshold, "
+                   "confirmed by the second at --threshold); default imagehash")
     p.add_argument("--threshold", type=_threshold, default=None,
-                   help="similarity >= threshold links two images, or 'auto' (chosen from a "
-                   "sample and printed); default per method: "
+                   help="similarity >= threshold links two images; 'auto' (chosen from a "
+                   "sample and printed) or 'pick' (click on a plot of a sample's similarities; "
+                   "needs a screen and icas[plot]); default per method: "
                    + ", ".join(f"{m} {t}" for m, t in DEFAULT_THRESHOLDS.items()))
+    p.add_argument("--threshold-plot", type=Path, metavar="FILE.png",
+                   help="save the plot of a sample's sorted similarities, with a histogram "
+                   "(needs icas[plot], no screen)")
+    p.add_argument("--candidate-threshold", type=float, default=None, metavar="T",
+                   help="verified methods: loose threshold of the first method; default "
+                   + ", ".join(f"{m} {t}" for m, t in CANDIDATE_THRESHOLDS.items())
+                   + " (imagehash: for the default 64-bit hash)")
+    p.add_argument("--linkage", choices=LINKAGES, default="single",
+                   help="single (default): chains of similar pairs; average/complete: "
+                   "stricter, guard against chaining")
+    p.add_argument("--max-cluster-size", type=_positive_int, default=None, metavar="N",
+                   help="split clusters of more than N images by raising the threshold "
+                   "inside them")
     p.add_argument("--batch-size", type=int, default=1000)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--size", type=int, nargs=2, metavar=("W", "H"))
@@ -64,7 +100,12 @@ def _summary(result) -> str:
     lines = [
         f"{len(result.labels)} images -> {len(result.clusters)} clusters, "
         f"{len(result.outliers)} outliers, {len(result.skipped)} skipped "
-        f"(method {result.method}, threshold {result.threshold:g})",
+        f"(method {result.method}, "
+        + {"auto": "auto ", "pick": "picked ", "default": "default "}.get(result.threshold_rule, "")
+        + f"threshold {result.threshold:g}"
+        + (f", {result.linkage} linkage" if result.linkage != "single" else "")
+        + (f", at most {result.max_cluster_size} per cluster" if result.max_cluster_size else "")
+        + ")",
         "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()),
         f"output: {result.out_dir}",
     ]
@@ -112,7 +153,10 @@ def cluster_main(argv: list[str] | None = None) -> int:
             scale=tuple(args.scale) if args.scale else None, option=args.option,
             transfer=args.transfer, overwrite=args.overwrite or args.demo is not None,
             out=args.out, order=args.order, resume=args.resume, progress=not args.quiet,
-            recursive=args.recursive, **params,
+            recursive=args.recursive, linkage=args.linkage,
+            max_cluster_size=args.max_cluster_size,
+            candidate_threshold=args.candidate_threshold, threshold_plot=args.threshold_plot,
+            **params,
         ).process()
     except KeyboardInterrupt:
         print("icas-cluster: interrupted; run again with --resume to finish", file=sys.stderr)

@@ -1,6 +1,11 @@
 """Per-batch similarity checkpoints: a killed run resumes without recomputing
 finished batches. One JSON file per batch, written atomically; it is used only
-if the batch's files, method and parameters are the same as now."""
+if the batch's files, method and parameters are the same as now.
+
+Besides the linked pairs and their scores a checkpoint may hold ``extra``
+entries: for a verified method (``imagehash+orb``) the evidence of every
+candidate pair (``evidence``: candidates, first and second scores), and the
+batch's guarded labels and mean similarities with the guard that made them."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ def path_for(out_dir: Path, batch: int) -> Path:
 
 
 def save(out_dir: Path, batch: int, key: dict, paths: list[str], skipped: list[tuple[str, str]],
-         edges: np.ndarray, scores: np.ndarray) -> None:
+         edges: np.ndarray, scores: np.ndarray, extra: dict | None = None) -> None:
     p = path_for(out_dir, batch)
     p.parent.mkdir(parents=True, exist_ok=True)
     write_json(p, {
@@ -26,11 +31,13 @@ def save(out_dir: Path, batch: int, key: dict, paths: list[str], skipped: list[t
         "skipped": [list(s) for s in skipped],
         "edges": np.asarray(edges).tolist(),
         "scores": [float(s) for s in np.asarray(scores)],
+        **(extra or {}),
     })
 
 
-def load(out_dir: Path, batch: int, key: dict):
-    """(paths, skipped, edges, scores) if a checkpoint with this key exists, else None."""
+def load_record(out_dir: Path, batch: int, key: dict) -> dict | None:
+    """The checkpoint's entries if one with this key exists, else None;
+    ``edges`` and ``scores`` as arrays, ``skipped`` as tuples."""
     p = path_for(out_dir, batch)
     if not p.exists():
         return None
@@ -40,6 +47,15 @@ def load(out_dir: Path, batch: int, key: dict):
         return None  # a torn checkpoint is recomputed
     if data.get("key") != key:
         return None
-    edges = np.asarray(data["edges"], dtype=np.int64).reshape(-1, 2)
-    scores = np.asarray(data["scores"], dtype=np.float32)
-    return data["paths"], [tuple(s) for s in data["skipped"]], edges, scores
+    data["edges"] = np.asarray(data["edges"], dtype=np.int64).reshape(-1, 2)
+    data["scores"] = np.asarray(data["scores"], dtype=np.float32)
+    data["skipped"] = [tuple(s) for s in data["skipped"]]
+    return data
+
+
+def load(out_dir: Path, batch: int, key: dict):
+    """(paths, skipped, edges, scores) if a checkpoint with this key exists, else None."""
+    data = load_record(out_dir, batch, key)
+    if data is None:
+        return None
+    return data["paths"], data["skipped"], data["edges"], data["scores"]

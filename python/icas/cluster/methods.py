@@ -15,16 +15,58 @@ KERNELS = {"imagehash": "hamming", "ssim": "ssim", "tm": "tm", "orb": "orb", "mi
 # data and on real-photo tests; a starting point, not a law.
 DEFAULT_THRESHOLDS = {"imagehash": 0.8, "ssim": 0.8, "tm": 0.92, "orb": 0.93, "minhash": 0.35}
 THRESHOLD_RANGES = {"ssim": (-1.0, 1.0)}
+# Loose thresholds of a method used as the candidate stage of a verified pair
+# ("imagehash+orb"): about the 95th percentile of the similarities of
+# unrelated real photos (scikit-image's photos at 256 px), so 19 of 20
+# unrelated pairs never reach the expensive method, while 97 % of 8 % crops and
+# 6 px shifts of those photos stay candidates for imagehash. For imagehash it
+# depends on the hash length: two unrelated hashes of b bits agree on
+# 0.5 +- 0.5 / sqrt(b) of them, and the default is 1.6 of those deviations
+# above 0.5 (0.6 for the default 64 bits, 0.55 for 256).
+CANDIDATE_THRESHOLDS = {"imagehash": 0.6, "minhash": 0.15, "orb": 0.6, "ssim": 0.4, "tm": 0.9}
+
+
+def default_candidate_threshold(method: str, params: dict | None = None) -> float:
+    """The loose threshold of ``method`` as the first of a verified pair."""
+    if method == "imagehash":
+        bits = int((params or {}).get("hash_size") or 8) ** 2
+        return round(0.5 + 1.6 * 0.5 / bits**0.5, 4)
+    return CANDIDATE_THRESHOLDS[method]
+
+
+def split_method(method: str) -> tuple[str, str | None]:
+    """``"imagehash+orb"`` -> ("imagehash", "orb"); ``"orb"`` -> ("orb", None)."""
+    if not isinstance(method, str):
+        raise ValueError(f"method must be a string, got {type(method).__name__}")
+    first, plus, second = method.partition("+")
+    return (first, second) if plus else (first, None)
 
 
 def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    """A method name, or two joined by '+' (candidates by the first, confirmed
+    by the second)."""
+    first, second = split_method(method)
+    for m in (first, second) if second is not None else (first,):
+        if m not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)} or two of them "
+                             f"joined by '+' (e.g. imagehash+orb), got {method!r}")
+    if second == first:
+        raise ValueError(f"a verified method needs two different methods, got {method!r}")
     return method
 
 
+def deciding_method(method: str) -> str:
+    """The method whose similarity the threshold applies to (the second of a pair)."""
+    first, second = split_method(method)
+    return second or first
+
+
 def threshold_range(method: str) -> tuple[float, float]:
-    return THRESHOLD_RANGES.get(method, (0.0, 1.0))
+    return THRESHOLD_RANGES.get(deciding_method(method), (0.0, 1.0))
+
+
+def default_threshold(method: str) -> float:
+    return DEFAULT_THRESHOLDS[deciding_method(method)]
 
 
 @dataclass
@@ -65,12 +107,76 @@ class FeatureSet:
         return FeatureSet("orb", (np.concatenate(descs), np.concatenate(offs)))
 
 
-def pairs(fs: FeatureSet, threshold: float, *, groups=None, n_threads=None):
-    """(edges (m, 2) int64, scores (m,) float32) of pairs >= threshold."""
+def pairs(fs, threshold: float, *, groups=None, n_threads=None):
+    """(edges (m, 2) int64, scores (m,) float32) of pairs >= threshold.
+
+    For the features of a verified pair (:class:`~icas.cluster.verified.PairedFeatures`)
+    these are the candidates the second method confirmed, with its scores."""
+    if not isinstance(fs, FeatureSet):
+        from icas.cluster.verified import verified_pairs
+
+        ev = verified_pairs(fs, threshold, groups=groups, n_threads=n_threads)
+        return ev.confirmed(threshold)
     fn = getattr(sim, KERNELS[fs.method] + "_pairs")
     if len(fs) < 2:
         return np.empty((0, 2), np.int64), np.empty(0, np.float32)
     return fn(*fs.arrays, threshold, groups=groups, n_threads=n_threads)
+
+
+def similarity_matrix(fs, *, n_threads=None) -> np.ndarray:
+    """(n, n) float64 similarities of every pair (small n only: a sample, one
+    cluster). imagehash distances become ``1 - d / bits``; the diagonal is the
+    top of the method's range. For a verified pair, see
+    :func:`icas.cluster.verified.verified_matrix`."""
+    if not isinstance(fs, FeatureSet):
+        from icas.cluster.verified import verified_matrix
+
+        return verified_matrix(fs, n_threads=n_threads)
+    n = len(fs)
+    if n == 0:
+        return np.empty((0, 0), np.float64)
+    m = np.array(getattr(sim, KERNELS[fs.method] + "_matrix")(*fs.arrays, n_threads=n_threads),
+                 dtype=np.float64)
+    if fs.method == "imagehash":  # the hamming kernel returns distances
+        m = 1.0 - m / (fs.arrays[0].shape[1] * 8)
+    m = np.maximum(m, m.T)  # a link in either direction counts
+    np.fill_diagonal(m, threshold_range(fs.method)[1])
+    return m
+
+
+def pair_similarities(fs: FeatureSet, edges: np.ndarray, *, n_threads=None) -> np.ndarray:
+    """(m,) float64 similarities of the given pairs only, one cross kernel call
+    per distinct first item, spread over worker threads (the kernels release
+    the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from icas.features import _workers
+
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    out = np.empty(len(edges), np.float64)
+    if not len(edges):
+        return out
+    order = np.argsort(edges[:, 0], kind="stable")
+    firsts, starts = np.unique(edges[order, 0], return_index=True)
+    bounds = np.append(starts, len(order))
+    cross = getattr(sim, KERNELS[fs.method] + "_cross")
+    bits = fs.arrays[0].shape[1] * 8 if fs.method == "imagehash" else None
+
+    def row(k: int) -> None:
+        rows = order[bounds[k] : bounds[k + 1]]
+        a = fs.take([firsts[k]])
+        b = fs.take(edges[rows, 1])
+        s = np.asarray(cross(*a.arrays, *b.arrays, n_threads=1), dtype=np.float64)[0]
+        out[rows] = 1.0 - s / bits if bits else s
+
+    workers = _workers(n_threads)
+    if workers <= 1 or len(firsts) < 4:
+        for k in range(len(firsts)):
+            row(k)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="icas-verify") as ex:
+            list(ex.map(row, range(len(firsts))))
+    return out
 
 
 @dataclass
@@ -83,8 +189,16 @@ class Extracted:
 
 
 def extract(paths: list[str], method: str, *, size=None, scale=None, n_threads=None,
-            progress=False, **params) -> Extracted:
-    """Read images and compute the method's features (in parallel)."""
+            progress=False, candidate_threshold=None, **params) -> Extracted:
+    """Read images and compute the method's features (in parallel). A verified
+    pair ("imagehash+orb") reads each image for both methods; the method
+    parameters go to the method that takes them."""
+    first, second = split_method(method)
+    if second is not None:
+        from icas.cluster.verified import extract_pair
+
+        return extract_pair(paths, first, second, size=size, scale=scale, n_threads=n_threads,
+                            progress=progress, candidate_threshold=candidate_threshold, **params)
     from icas import features
 
     res = features.extract(paths, method, size=size, scale=scale, n_threads=n_threads,

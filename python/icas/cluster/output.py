@@ -13,7 +13,8 @@ from icas.cluster.transfer import JOURNAL_NAME, Journal
 MARKER = ".icas-output"
 MANIFEST = "clusters.csv"
 MANIFEST_FIELDS = (
-    "path", "destination", "cluster", "batch", "representative", "weakest_link", "skipped_reason"
+    "path", "destination", "cluster", "batch", "representative", "cluster_size", "weakest_link",
+    "mean_similarity", "skipped_reason",
 )
 OUR_ENTRIES = ("results", "checkpoints", MANIFEST, "summary.json", "report.html", "thumbnails")
 

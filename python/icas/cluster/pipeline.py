@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,25 +13,26 @@ from pathlib import Path
 import numpy as np
 
 from icas import _validate
-from icas.chaining import connected_components
 from icas.cluster import batches as _batches
-from icas.cluster import checkpoint, output
-from icas.cluster.links import weakest_links
-from icas.cluster.report import write_report
-from icas.cluster.threshold import auto_threshold, sample_indices
+from icas.cluster import checkpoint, guards, output
+from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
 from icas.cluster.methods import (
-    DEFAULT_THRESHOLDS,
-    FeatureSet,
     check_method,
+    default_threshold,
     extract,
     pairs,
+    similarity_matrix,
+    split_method,
     threshold_range,
 )
+from icas.cluster.report import write_report
+from icas.cluster.threshold import sample_indices, sample_similarities
 from icas.cluster.transfer import Journal, Transferer
 
 log = logging.getLogger("icas")
 
 OPTIONS = ("full", "dontmerge", "merge")
+THRESHOLD_CHOICES = ("auto", "pick")
 
 
 @dataclass
@@ -39,6 +41,10 @@ class ClusterResult:
 
     ``labels`` maps every clustered file to its cluster (0, 1, ...; -1 for an
     outlier); ``skipped`` lists (file, reason) for files that could not be used.
+    ``weakest_link`` and ``mean_similarity`` map clusters (keys as in
+    :attr:`clusters`) to their diagnostics
+    (see :mod:`icas.cluster.links`); ``threshold_rule`` says where the
+    threshold came from (given, default, auto, pick).
     """
 
     out_dir: Path
@@ -51,13 +57,22 @@ class ClusterResult:
     skipped: list[tuple[str, str]]
     destinations: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    mean_similarity: dict[int, float] = field(default_factory=dict)
+    linkage: str = "single"
+    max_cluster_size: int | None = None
+    candidate_threshold: float | None = None
+    threshold_rule: str = "given"
+    option: str = "full"
 
     @property
-    def clusters(self) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
+    def clusters(self) -> dict:
+        """{cluster: [paths]}; with option 'dontmerge' the keys are (batch,
+        cluster within the batch), as are those of the diagnostics."""
+        per_batch = self.option == "dontmerge"
+        out: dict = {}
         for path, lab in self.labels.items():
             if lab >= 0:
-                out.setdefault(lab, []).append(path)
+                out.setdefault((self.batches[path], lab) if per_batch else lab, []).append(path)
         return dict(sorted(out.items()))
 
     @property
@@ -74,23 +89,19 @@ class _Batch:
     index: int
     paths: list[str]          # images that were read, in batch order
     labels: np.ndarray        # (n,) cluster within the batch, -1 outlier
-    edges: np.ndarray
+    edges: np.ndarray         # compared pairs inside the batch's clusters
     scores: np.ndarray
-    features: FeatureSet | None  # of the merge nodes only (representatives + outliers)
+    features: object | None   # of the merge nodes only (representatives + outliers)
     nodes: np.ndarray         # indices into paths of the merge nodes
+    means: dict = field(default_factory=dict)  # batch cluster -> mean similarity
 
 
-def _chain(n: int, edges: np.ndarray) -> np.ndarray:
-    """Components -> cluster labels 0.. in order of first appearance, -1 for
-    components of one item."""
-    comp = connected_components(edges, n)
-    counts = np.bincount(comp, minlength=int(comp.max(initial=-1)) + 1)
-    labels = np.full(n, -1, dtype=np.int64)
-    seen: dict[int, int] = {}
-    for i, c in enumerate(comp):
-        if counts[c] >= 2:
-            labels[i] = seen.setdefault(int(c), len(seen))
-    return labels
+def _internal(edges: np.ndarray, scores: np.ndarray, labels: np.ndarray):
+    """The pairs whose two items are in one cluster."""
+    if not len(edges):
+        return edges, scores
+    keep = (labels[edges[:, 0]] == labels[edges[:, 1]]) & (labels[edges[:, 0]] >= 0)
+    return edges[keep], scores[keep]
 
 
 def _merge_nodes(labels: np.ndarray) -> np.ndarray:
@@ -110,14 +121,21 @@ class Clusteror:
     """Sort a folder of images into folders of similar images.
 
     Parameters mirror the original tool: ``images_folder_path``, ``method``
-    (imagehash, ssim, tm, orb, minhash), ``batch_size``, ``threshold`` (a
-    number; None: the method's default; ``"auto"``: chosen from a sample, see
-    :mod:`icas.cluster.threshold`), ``num_of_threads``, ``size=(w, h)`` or
-    ``scale=(fx, fy)``, ``option`` (full, dontmerge, merge), ``transfer``
-    (copy, move, symlink, hardlink), ``overwrite``; plus ``out`` (default
-    ``<input>_clustered`` beside the input), ``order`` (size or name),
-    ``resume``, ``progress``, ``report`` (write report.html) and method parameters (``hash_size``,
-    ``highfreq_factor``, ``nfeatures``, ``num_perm``...).
+    (imagehash, ssim, tm, orb, minhash, or a verified pair such as
+    ``"imagehash+orb"``: see :mod:`icas.cluster.verified`), ``batch_size``,
+    ``threshold`` (a number; None: the method's default; ``"auto"``: chosen
+    from a sample, see :mod:`icas.cluster.threshold`; ``"pick"``: chosen by
+    clicking on a plot, see :mod:`icas.cluster.picker`), ``num_of_threads``,
+    ``size=(w, h)`` or ``scale=(fx, fy)``, ``option`` (full, dontmerge,
+    merge), ``transfer`` (copy, move, symlink, hardlink), ``overwrite``; plus
+    ``out`` (default ``<input>_clustered`` beside the input), ``order`` (size
+    or name), ``resume``, ``progress``, ``report`` (write report.html),
+    ``linkage`` (single, average, complete) and ``max_cluster_size`` (guards
+    against chaining, see :mod:`icas.cluster.guards`), ``candidate_threshold``
+    (the loose threshold of a verified pair's first method),
+    ``threshold_plot`` (a PNG path: save the plot of a sample's
+    similarities) and method parameters (``hash_size``, ``highfreq_factor``,
+    ``nfeatures``, ``num_perm``...).
 
     Calling the object or :meth:`process` runs everything and returns a
     :class:`ClusterResult`.
@@ -126,7 +144,8 @@ class Clusteror:
     def __init__(self, images_folder_path, method="imagehash", batch_size=1000, threshold=None,
                  num_of_threads=None, size=None, scale=None, option="full", transfer="copy",
                  overwrite=False, *, out=None, order="size", resume=False, progress=True,
-                 recursive=False, report=True, **method_params):
+                 recursive=False, report=True, linkage="single", max_cluster_size=None,
+                 candidate_threshold=None, threshold_plot=None, **method_params):
         self.images_folder_path = images_folder_path
         self.method = method
         self.batch_size = batch_size
@@ -143,14 +162,31 @@ class Clusteror:
         self.progress = progress
         self.recursive = recursive
         self.report = report
+        self.linkage = linkage
+        self.max_cluster_size = max_cluster_size
+        self.candidate_threshold = candidate_threshold
+        self.threshold_plot = threshold_plot
         self.method_params = method_params
 
     def __call__(self) -> ClusterResult:
         return self.process()
 
     # -- validation -------------------------------------------------------
-    def _check(self) -> float:
+    def _check(self):
+        """Validate the parameters; returns the threshold (a number, or
+        'auto'/'pick') and the rule it came from."""
         check_method(self.method)
+        first, second = split_method(self.method)
+        if second is not None:
+            from icas.cluster.verified import check_candidate_threshold
+
+            self._candidate = check_candidate_threshold(first, self.candidate_threshold,
+                                                        self.method_params)
+        elif self.candidate_threshold is not None:
+            raise ValueError("candidate_threshold applies to verified methods only "
+                             "(two methods joined by '+', e.g. imagehash+orb)")
+        else:
+            self._candidate = None
         if self.option not in OPTIONS:
             raise ValueError(f"option must be one of {', '.join(OPTIONS)}, got {self.option!r}")
         bs = self.batch_size
@@ -159,19 +195,53 @@ class Clusteror:
         if self.size is not None and self.scale is not None:
             raise ValueError("give size or scale, not both")
         _validate.threads(self.num_of_threads)
-        t = DEFAULT_THRESHOLDS[self.method] if self.threshold is None else self.threshold
-        if t == "auto":
-            return "auto"
-        lo, hi = threshold_range(self.method)
-        return _validate.threshold(t, low=lo, high=hi)
+        guards.check_linkage(self.linkage)
+        self._max_size = guards.check_max_size(self.max_cluster_size)
+        if self.threshold_plot is not None:
+            from icas.cluster.picker import _matplotlib
 
+            _matplotlib()
+            if not Path(self.threshold_plot).parent.is_dir():
+                raise FileNotFoundError(f"{self.threshold_plot}: the folder for the threshold "
+                                        "plot does not exist")
+        if self.threshold is None:
+            return default_threshold(self.method), "default"
+        if isinstance(self.threshold, str) and self.threshold in THRESHOLD_CHOICES:
+            if self.threshold == "pick":
+                from icas.cluster.picker import check_screen
+
+                check_screen()  # fail before any work, never open a window that cannot show
+            return self.threshold, self.threshold
+        if isinstance(self.threshold, str):
+            raise ValueError(
+                f"threshold must be a number, 'auto' or 'pick', got {self.threshold!r}")
+        lo, hi = threshold_range(self.method)
+        return _validate.threshold(self.threshold, low=lo, high=hi), "given"
+
+    # -- features and pairs -------------------------------------------------
     def _features(self, paths: list[str], timings: dict):
         t = time.perf_counter()
+        extra = {"candidate_threshold": self._candidate} if self._candidate is not None else {}
         res = extract(paths, self.method, size=self.size, scale=self.scale,
                       n_threads=self.num_of_threads, progress=self.progress,
-                      **self.method_params)
+                      **extra, **self.method_params)
         timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
         return res
+
+    def _pairs(self, fs, threshold: float, groups=None):
+        """(edges, scores, evidence); evidence (both scores of every candidate
+        pair) only for a verified method."""
+        if self._candidate is None:
+            e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads)
+            return e, s, None
+        from icas.cluster.verified import verified_pairs
+
+        ev = verified_pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads)
+        e, s = ev.confirmed(threshold)
+        return e, s, ev
+
+    def _matrix(self, fs):
+        return lambda idx: similarity_matrix(fs.take(idx), n_threads=self.num_of_threads)
 
     def _node_features(self, paths: list[str], nodes: np.ndarray, timings: dict):
         """Features of the merge nodes read again (after a resume, or from batch
@@ -184,62 +254,118 @@ class Clusteror:
         return res.features, nodes[keep], list(res.skipped)
 
     def _key(self, threshold: float, paths: list[str]) -> dict:
-        return {"method": self.method, "threshold": threshold, "size": self.size,
-                "scale": self.scale, "params": self.method_params, "files": paths}
+        key = {"method": self.method, "threshold": threshold, "size": self.size,
+               "scale": self.scale, "params": self.method_params, "files": paths}
+        if self._candidate is not None:
+            key["candidate_threshold"] = self._candidate
+        return key
 
-    def _auto_threshold(self, files: list[str], timings: dict) -> float:
+    def _guard(self) -> dict:
+        return {"linkage": self.linkage, "max_cluster_size": self._max_size}
+
+    def _choose_threshold(self, threshold, rule: str, files: list[str], timings: dict) -> float:
+        """Resolve 'auto'/'pick' and write the threshold plot, from one sample."""
+        if rule not in THRESHOLD_CHOICES and self.threshold_plot is None:
+            return threshold
         t = time.perf_counter()
         sample = [files[i] for i in sample_indices(len(files))]
         res = self._features(sample, timings)
-        value = auto_threshold(res.features, self.method, n_threads=self.num_of_threads)
+        # The sample stands for the readable share of all files.
+        readable = round(len(files) * len(res.paths) / max(1, len(sample)))
+        stats = sample_similarities(res.features, self.method, readable,
+                                    n_threads=self.num_of_threads)
         timings["threshold"] = time.perf_counter() - t
-        log.info("auto threshold for %s on %d sampled images: %.4f",
-                    self.method, len(res.paths), value)
-        return value
+        if rule == "auto":
+            threshold = stats.auto()
+            log.info("auto threshold for %s on %d sampled images: %.4f",
+                     self.method, len(res.paths), threshold)
+        elif rule == "pick":
+            from icas.cluster.picker import pick_threshold
+
+            threshold = pick_threshold(stats)
+            print(f"picked threshold {threshold:.4f} (pass --threshold {threshold:.4f} to repeat)",
+                  file=sys.stderr)
+        if self.threshold_plot is not None:
+            from icas.cluster.picker import save_plot
+
+            save_plot(stats, self.threshold_plot, threshold=threshold)
+        return threshold
 
     # -- stages -----------------------------------------------------------
+    def _cluster_batch(self, fs, edges, scores, threshold):
+        """Guarded labels and mean similarities of one batch's clusters."""
+        matrix = self._matrix(fs)
+        labels = guards.guarded_labels(len(fs), edges, scores, threshold, linkage=self.linkage,
+                                       max_size=self._max_size, matrix=matrix)
+        return labels, mean_similarities(labels, matrix)
+
     def _run_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
                    timings: dict) -> tuple[_Batch, list[tuple[str, str]]]:
         key = self._key(threshold, files)
-        cached = checkpoint.load(out_dir, index, key) if self.resume else None
-        if cached is not None:
-            log.info("batch %d: similarities from checkpoint", index)
-            paths, skipped, edges, scores = cached
-            labels = _chain(len(paths), edges)
+        cached = checkpoint.load_record(out_dir, index, key) if self.resume else None
+        if cached is not None and cached.get("guard") == self._guard() and "labels" in cached:
+            log.info("batch %d: similarities and clusters from checkpoint", index)
+            paths, skipped = cached["paths"], cached["skipped"]
+            labels = np.asarray(cached["labels"], dtype=np.int64)
+            edges, scores = _internal(cached["edges"], cached["scores"], labels)
+            means = {int(k): float(v) for k, v in cached.get("means", {}).items()}
             nodes = _merge_nodes(labels)
             feats = None
             if self.option == "full":
                 feats, nodes, sk = self._node_features(paths, nodes, timings)
                 skipped = skipped + sk
-            return _Batch(index, paths, labels, edges, scores, feats, nodes), skipped
+            return _Batch(index, paths, labels, edges, scores, feats, nodes, means), skipped
         fres = self._features(files, timings)
         paths = list(fres.paths)
         t = time.perf_counter()
-        edges, scores = pairs(fres.features, threshold, n_threads=self.num_of_threads)
+        if cached is not None and cached["paths"] == paths:
+            # Only the guard changed: the similarities are reused.
+            log.info("batch %d: similarities from checkpoint", index)
+            edges, scores = cached["edges"], cached["scores"]
+            evidence = cached.get("evidence")
+        else:
+            edges, scores, ev = self._pairs(fres.features, threshold)
+            evidence = ev.to_json() if ev is not None else None
         timings["pairs"] = timings.get("pairs", 0.0) + time.perf_counter() - t
-        checkpoint.save(out_dir, index, key, paths, fres.skipped, edges, scores)
-        labels = _chain(len(paths), edges)
+        t = time.perf_counter()
+        labels, means = self._cluster_batch(fres.features, edges, scores, threshold)
+        timings["clusters"] = timings.get("clusters", 0.0) + time.perf_counter() - t
+        extra = {"guard": self._guard(), "labels": labels.tolist(),
+                 "means": {str(k): v for k, v in means.items()}}
+        if evidence is not None:
+            extra["evidence"] = evidence
+        checkpoint.save(out_dir, index, key, paths, fres.skipped, edges, scores, extra)
         nodes = _merge_nodes(labels)
         feats = fres.features.take(nodes) if self.option == "full" else None
-        return _Batch(index, paths, labels, edges, scores, feats, nodes), list(fres.skipped)
+        edges, scores = _internal(edges, scores, labels)
+        return (_Batch(index, paths, labels, edges, scores, feats, nodes, means),
+                list(fres.skipped))
 
     def process(self) -> ClusterResult:
-        threshold = self._check()
+        threshold, rule = self._check()
         src = Path(self.images_folder_path)
         if not src.is_dir():
             raise FileNotFoundError(f"{src}: input folder does not exist")
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         if self.option == "merge":
-            return self._merge_folder(src, threshold, timings, t0)
+            return self._merge_folder(src, threshold, rule, timings, t0)
         files = _batches.list_files(src, recursive=self.recursive)
         if not files:
             raise ValueError(f"{src}: no files to cluster")
-        out_dir = output.prepare(src, Path(self.out) if self.out else output.default_out(src),
-                                 overwrite=self.overwrite, resume=self.resume)
+        out = Path(self.out) if self.out else output.default_out(src)
+        fresh = not (out.exists() and any(out.iterdir()))
+        out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
         ordered = [str(p) for p in _batches.order_files(files, self.order)]
-        if threshold == "auto":
-            threshold = self._auto_threshold(ordered, timings)
+        try:
+            threshold = self._choose_threshold(threshold, rule, ordered, timings)
+        except BaseException:
+            if fresh:  # leave no half-made output behind when no threshold was chosen
+                output.clear(out_dir)
+                (out_dir / output.MARKER).unlink(missing_ok=True)
+                if not any(out_dir.iterdir()):
+                    out_dir.rmdir()
+            raise
         results, skipped = [], []
         chunks = _batches.split(ordered, self.batch_size)
         steps = enumerate(chunks)
@@ -252,18 +378,19 @@ class Clusteror:
             results.append(batch)
             skipped.extend(sk)
         if self.option == "dontmerge":
-            labels, batch_of, reps, weak = self._batch_layout(results)
+            labels, batch_of, reps, weak, means = self._batch_layout(results)
             dest = self._batch_destinations(results, labels, batch_of)
         else:
             t = time.perf_counter()
-            labels, batch_of, reps, weak = self._merge(results, threshold)
+            labels, batch_of, reps, weak, todo = self._merge(results, threshold)
             timings["merge"] = time.perf_counter() - t
+            means = self._final_means(todo, timings)
             dest = self._result_destinations(labels)
-        return self._finish(out_dir, threshold, labels, batch_of, reps, weak, skipped, dest,
-                            timings, t0)
+        return self._finish(out_dir, threshold, rule, labels, batch_of, reps, weak, means,
+                            skipped, dest, timings, t0)
 
     def _batch_layout(self, results: list[_Batch]):
-        labels, batch_of, reps, weak = {}, {}, set(), {}
+        labels, batch_of, reps, weak, means = {}, {}, set(), {}, {}
         for b in results:
             for i, p in enumerate(b.paths):
                 labels[p] = int(b.labels[i])
@@ -271,47 +398,154 @@ class Clusteror:
             reps.update(b.paths[i] for i in b.nodes if b.labels[i] >= 0)
             for lab, w in weakest_links(b.edges, b.scores, b.labels).items():
                 weak[(b.index, lab)] = w
-        return labels, batch_of, reps, weak
+            for lab, m in b.means.items():
+                means[(b.index, lab)] = m
+        return labels, batch_of, reps, weak, means
+
+    def _node_pairs(self, results: list[_Batch], threshold: float, offsets: np.ndarray):
+        """Features, item ids and compared pairs (in node order) of the merge
+        nodes: representatives and outliers of every batch. Single linkage
+        compares nodes of different batches only; a stricter linkage compares
+        all of them (two clusters one batch kept apart may belong together
+        when seen as units)."""
+        with_nodes = [k for k, b in enumerate(results) if b.features is not None and len(b.nodes)]
+        if not with_nodes or (len(with_nodes) < 2 and self.linkage == "single"):
+            return None, np.empty(0, np.int64), np.empty((0, 2), np.int64), np.empty(0, np.float32)
+        fs = type(results[with_nodes[0]].features).concat([results[k].features for k in with_nodes])
+        node_ids = np.concatenate([results[k].nodes + offsets[k] for k in with_nodes])
+        groups = np.concatenate([np.full(len(results[k].nodes), k) for k in with_nodes])
+        e, s, _ = self._pairs(fs, threshold, groups=groups if self.linkage == "single" else None)
+        return fs, node_ids, e, s
 
     def _merge(self, results: list[_Batch], threshold: float):
         """Chain batch clusters through their representatives; outliers of
-        every batch may join clusters (or other outliers) of other batches."""
+        every batch may join clusters (or other outliers) of other batches.
+
+        With a stricter linkage the representatives and outliers are clustered
+        with it (each representative standing for its batch cluster), so the
+        merge cannot chain what the batches kept apart; a size cap then splits
+        oversized final clusters on their compared pairs.
+
+        Returns labels, batches, representatives, weakest links and, per
+        final cluster, its batch cluster's mean similarity or its member
+        paths (to be measured)."""
         offsets = np.cumsum([0] + [len(b.paths) for b in results])
         n = int(offsets[-1])
-        all_edges = [b.edges + offsets[k] for k, b in enumerate(results)]
-        all_scores = [b.scores for b in results]
-        with_nodes = [k for k, b in enumerate(results) if b.features is not None and len(b.nodes)]
-        if len(with_nodes) > 1:
-            fs = FeatureSet.concat([results[k].features for k in with_nodes])
-            node_ids = np.concatenate([results[k].nodes + offsets[k] for k in with_nodes])
-            groups = np.concatenate([np.full(len(results[k].nodes), k) for k in with_nodes])
-            e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads)
-            all_edges.append(node_ids[e].reshape(-1, 2))
-            all_scores.append(s)
-        edges = np.concatenate(all_edges) if all_edges else np.empty((0, 2), np.int64)
-        scores = np.concatenate(all_scores) if all_scores else np.empty(0, np.float32)
-        glabels = _chain(n, edges)
+        fs, node_ids, e, s = self._node_pairs(results, threshold, offsets)
+        if fs is not None and self.linkage != "single":
+            nl = guards.guarded_labels(len(fs), e, s, threshold, linkage=self.linkage,
+                                       matrix=self._matrix(fs))
+            e, s = _internal(e, s, nl)
+        edges = np.concatenate([*(b.edges + offsets[k] for k, b in enumerate(results)),
+                                node_ids[e].reshape(-1, 2)])
+        scores = np.concatenate([*(b.scores for b in results), s]).astype(np.float32)
+        glabels = guards.guarded_labels(n, edges, scores, threshold, max_size=self._max_size)
         paths = [p for b in results for p in b.paths]
+        weak = weakest_links(edges, scores, glabels)
+        return (*self._layout(results, paths, glabels), weak,
+                self._means_todo(results, glabels, paths))
+
+    def _merge_units(self, results: list[_Batch], threshold: float):
+        """Merge for batches read from folders (no compared pairs inside them):
+        each batch cluster is one unit, standing as its representative with
+        the cluster's size as weight; the guards act on the merge of units.
+        Links inside a folder cluster are unknown and not counted in the
+        weakest link."""
+        offsets = np.cumsum([0] + [len(b.paths) for b in results])
+        n = int(offsets[-1])
+        fs, node_ids, e, s = self._node_pairs(results, threshold, offsets)
+        # part of every item: its batch cluster's node, or its own
+        unit = np.arange(n, dtype=np.int64)
+        for k, b in enumerate(results):
+            first: dict[int, int] = {}
+            for i, lab in enumerate(b.labels.tolist()):
+                if lab >= 0:
+                    unit[offsets[k] + i] = first.setdefault(lab, offsets[k] + i)
+        parts = unit.copy()
+        edges = np.empty((0, 2), np.int64)
+        scores = np.empty(0, np.float32)
+        if fs is not None:
+            weights = np.bincount(unit, minlength=n)[node_ids]
+            nl = guards.guarded_labels(len(fs), e, s, threshold, linkage=self.linkage,
+                                       max_size=self._max_size, matrix=self._matrix(fs),
+                                       weights=weights)
+            e, s = _internal(e, s, nl)
+            joined = nl >= 0
+            node_part = np.where(joined, n + nl, node_ids)
+            remap = np.arange(n, dtype=np.int64)
+            remap[node_ids] = node_part
+            parts = remap[unit]
+            edges, scores = node_ids[e].reshape(-1, 2), s
+        glabels = guards.relabel(parts)
+        paths = [p for b in results for p in b.paths]
+        weak = weakest_links(edges, scores, glabels)
+        todo = {int(g): [paths[i] for i in np.flatnonzero(glabels == g)]
+                for g in np.unique(glabels[glabels >= 0])}
+        return (*self._layout(results, paths, glabels), weak, todo)
+
+    @staticmethod
+    def _layout(results, paths, glabels):
+        """labels, batch of each file, representatives (first member of each cluster)."""
         batch_of = {p: b.index for b in results for p in b.paths}
         labels = {p: int(glabels[i]) for i, p in enumerate(paths)}
-        reps = set()
-        seen = set()
+        reps, seen = set(), set()
         for i, p in enumerate(paths):
             if glabels[i] >= 0 and glabels[i] not in seen:
                 seen.add(glabels[i])
                 reps.add(p)
-        weak = weakest_links(edges, scores, glabels)
-        return labels, batch_of, reps, weak
+        return labels, batch_of, reps
 
-    def _merge_folder(self, src: Path, threshold: float, timings: dict, t0: float):
+    def _means_todo(self, results, glabels, paths):
+        """Final clusters equal to one batch cluster take its mean similarity;
+        the others ({label: member paths}) are measured again."""
+        blabel = np.concatenate([b.labels for b in results]) if results else np.empty(0, np.int64)
+        bindex = np.concatenate([np.full(len(b.paths), k) for k, b in enumerate(results)]) \
+            if results else np.empty(0, np.int64)
+        out: dict[int, object] = {}
+        for g in np.unique(glabels[glabels >= 0]):
+            members = np.flatnonzero(glabels == g)
+            k, lab = bindex[members[0]], blabel[members[0]]
+            same = (lab >= 0 and np.all(bindex[members] == k) and np.all(blabel[members] == lab)
+                    and int(np.sum(results[k].labels == lab)) == len(members)
+                    and int(lab) in results[k].means)
+            out[int(g)] = results[k].means[int(lab)] if same else [paths[i] for i in members]
+        return out
+
+    def _final_means(self, todo: dict, timings: dict) -> dict[int, float]:
+        """Mean similarity of every final cluster; clusters that span batches
+        are measured on up to MEAN_SAMPLE of their members, read again."""
+        means = {g: v for g, v in todo.items() if not isinstance(v, list)}
+        measure = {g: [v[i] for i in sample_indices(len(v), MEAN_SAMPLE)]
+                   for g, v in todo.items() if isinstance(v, list)}
+        if not measure:
+            return means
+        t = time.perf_counter()
+        res = self._features([p for v in measure.values() for p in v], timings)
+        where = {p: i for i, p in enumerate(res.paths)}
+        for g, members in measure.items():
+            idx = [where[p] for p in members if p in where]
+            if len(idx) >= 2:
+                means[g] = mean_offdiagonal(
+                    similarity_matrix(res.features.take(idx), n_threads=self.num_of_threads))
+        timings["clusters"] = timings.get("clusters", 0.0) + time.perf_counter() - t
+        return means
+
+    def _merge_folder(self, src: Path, threshold, rule: str, timings: dict, t0: float):
         """option='merge': merge an existing folder of batch folders."""
         parsed = _batches.read_batch_folders(src)
-        if threshold == "auto":
-            files = [str(p) for clusters, outl in parsed for p in [*sum(clusters, []), *outl]]
-            threshold = self._auto_threshold(files, timings)
-        out_dir = output.prepare(src, Path(self.out) if self.out else
-                                 src.with_name(src.resolve().name + "_merged"),
-                                 overwrite=self.overwrite, resume=self.resume)
+        out = Path(self.out) if self.out else src.with_name(src.resolve().name + "_merged")
+        fresh = not (out.exists() and any(out.iterdir()))
+        out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
+        files = [str(p) for clusters, outl in parsed for p in [*sum(clusters, []), *outl]]
+        try:
+            threshold = self._choose_threshold(threshold, rule, files, timings)
+        except BaseException:
+            if fresh:
+                output.clear(out_dir)
+                (out_dir / output.MARKER).unlink(missing_ok=True)
+                if not any(out_dir.iterdir()):
+                    out_dir.rmdir()
+            raise
         results, skipped = [], []
         for index, (clusters, outliers) in enumerate(parsed):
             paths = [str(p) for c in clusters for p in c] + [str(p) for p in outliers]
@@ -322,28 +556,12 @@ class Clusteror:
             results.append(_Batch(index, paths, labels, np.empty((0, 2), np.int64),
                                   np.empty(0, np.float32), feats, nodes))
         t = time.perf_counter()
-        labels, batch_of, reps, weak = self._merge_linked(results, threshold)
+        labels, batch_of, reps, weak, todo = self._merge_units(results, threshold)
         timings["merge"] = time.perf_counter() - t
+        means = self._final_means(todo, timings)
         dest = self._result_destinations(labels)
-        return self._finish(out_dir, threshold, labels, batch_of, reps, weak, skipped, dest,
-                            timings, t0)
-
-    def _merge_linked(self, results: list[_Batch], threshold: float):
-        """Merge for batches read from folders: members of one batch cluster are
-        linked to their representative (similarity unknown: not counted in the
-        weakest link)."""
-        for b in results:
-            first: dict[int, int] = {}
-            links = []
-            for i, lab in enumerate(b.labels):
-                if lab >= 0:
-                    r = first.setdefault(int(lab), i)
-                    if r != i:
-                        links.append((r, i))
-            b.edges = np.array(links, dtype=np.int64).reshape(-1, 2)
-            b.scores = np.ones(len(links), dtype=np.float32)
-        labels, batch_of, reps, _ = self._merge(results, threshold)
-        return labels, batch_of, reps, {}
+        return self._finish(out_dir, threshold, rule, labels, batch_of, reps, weak, means,
+                            skipped, dest, timings, t0)
 
     # -- output -----------------------------------------------------------
     def _batch_destinations(self, results, labels, batch_of) -> dict[str, str]:
@@ -364,8 +582,8 @@ class Clusteror:
                                                         Path(p).name)
         return dest
 
-    def _finish(self, out_dir, threshold, labels, batch_of, reps, weak, skipped, dest,
-                timings, t0) -> ClusterResult:
+    def _finish(self, out_dir, threshold, rule, labels, batch_of, reps, weak, means, skipped,
+                dest, timings, t0) -> ClusterResult:
         t = time.perf_counter()
         rows = []
         with Journal(out_dir) as journal:
@@ -387,13 +605,23 @@ class Clusteror:
         for src, reason in failed:
             skipped.append((str(src), reason))
             labels.pop(str(src), None)
+        def key(p, lab):
+            return (batch_of[p], lab) if self.option == "dontmerge" else lab
+
+        sizes: dict = {}
         for p, lab in labels.items():
-            key = (batch_of[p], lab) if self.option == "dontmerge" else lab
-            w = weak.get(key, "") if lab >= 0 else ""
+            if lab >= 0:
+                sizes[key(p, lab)] = sizes.get(key(p, lab), 0) + 1
+        for p, lab in labels.items():
+            k = key(p, lab)
+            w = weak.get(k) if lab >= 0 else None
+            m = means.get(k) if lab >= 0 else None
             rows.append({
                 "path": p, "destination": dest[p],
                 "cluster": lab if lab >= 0 else "outliers", "batch": batch_of[p],
-                "representative": int(p in reps), "weakest_link": f"{w:.6f}" if w != "" else "",
+                "representative": int(p in reps), "cluster_size": sizes.get(k, "") if lab >= 0
+                else "", "weakest_link": "" if w is None else f"{w:.6f}",
+                "mean_similarity": "" if m is None else f"{m:.6f}",
             })
         for p, reason in skipped:
             rows.append({"path": p, "cluster": "skipped", "skipped_reason": reason})
@@ -401,14 +629,17 @@ class Clusteror:
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         result = ClusterResult(out_dir, self.method, threshold, labels, batch_of, reps,
-                               {k: v for k, v in weak.items() if isinstance(k, int)},
-                               skipped, {p: dest[p] for p in labels}, timings)
+                               dict(sorted(weak.items())), skipped,
+                               {p: dest[p] for p in labels}, timings, dict(sorted(means.items())),
+                               self.linkage, self._max_size, self._candidate, rule, self.option)
         if self.report:
             t = time.perf_counter()
             write_report(result, n_threads=self.num_of_threads)
             timings["report"] = time.perf_counter() - t
         output.write_json(out_dir / "summary.json", {
-            "method": self.method, "threshold": threshold, "option": self.option,
+            "method": self.method, "threshold": threshold, "threshold_rule": rule,
+            "candidate_threshold": self._candidate, "linkage": self.linkage,
+            "max_cluster_size": self._max_size, "option": self.option,
             "images": len(labels), "clusters": len(result.clusters),
             "outliers": len(result.outliers), "skipped": len(skipped), "timings": timings,
         })

@@ -1,31 +1,33 @@
-"""Choosing a threshold from the data (``threshold='auto'``).
+"""Choosing a threshold from the data: ``threshold='auto'``, and the numbers
+behind the threshold plot and picker (:mod:`icas.cluster.picker`).
 
-Rule: take a sample of up to ``sample_size`` images (evenly spread over the
-ordered file list, so the choice is deterministic), compute all pair
-similarities, and for every image its best match (highest similarity to any
-other image). Images with a near-duplicate have a high best match, the others a
-low one, so these values split in two groups; the threshold is the Otsu split
-between them (the value that maximises the between-group variance). When the
-sample has no such structure (fewer than 4 images, or all best matches equal)
-the method's default threshold is kept.
+Rule of ``auto``: take a sample of up to ``sample_size`` images (evenly
+spread over the ordered file list, so the choice is deterministic), compute
+all pair similarities, and for every image its best match (highest similarity
+to any other image). Images with a near-duplicate have a high best match, the
+others a low one, so these values split in two groups; the threshold is the
+Otsu split between them (the midpoint between the two sorted values where the
+between-group variance is largest). When the sample has no such structure
+(fewer than 4 images, or all best matches equal) the method's default
+threshold is kept. Images whose best match is the bottom of the similarity
+range (no match at all, e.g. without a candidate pair of a verified method)
+are outliers at any threshold and are left out of the split.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from icas import similarity as sim
-from icas.cluster.methods import DEFAULT_THRESHOLDS, KERNELS, FeatureSet
+from icas.cluster.methods import default_threshold, similarity_matrix, threshold_range
+
+SAMPLE_SIZE = 1000
 
 
-def best_matches(fs: FeatureSet, *, n_threads=None) -> np.ndarray:
+def best_matches(fs, *, n_threads=None) -> np.ndarray:
     """(n,) highest similarity of each item to any other item."""
-    m = np.array(getattr(sim, KERNELS[fs.method] + "_matrix")(*fs.arrays, n_threads=n_threads),
-                 dtype=np.float64)
-    if fs.method == "imagehash":  # the hamming kernel returns distances
-        bits = fs.arrays[0].shape[1] * 8
-        m = 1.0 - m / bits
-    m = np.maximum(m, m.T)  # orb is not symmetric: a link in either direction counts
+    m = similarity_matrix(fs, n_threads=n_threads)
     np.fill_diagonal(m, -np.inf)
     return m.max(axis=1)
 
@@ -48,14 +50,123 @@ def otsu(values: np.ndarray) -> float | None:
     return float((v[best] + v[best + 1]) / 2)
 
 
-def auto_threshold(fs: FeatureSet, method: str, *, n_threads=None) -> float:
-    if len(fs) < 4:
-        return DEFAULT_THRESHOLDS[method]
-    t = otsu(best_matches(fs, n_threads=n_threads))
-    return DEFAULT_THRESHOLDS[method] if t is None else t
+def auto_threshold(fs, method: str, *, n_threads=None) -> float:
+    """The ``auto`` threshold of a sample's features (see the module docstring)."""
+    return sample_similarities(fs, method, len(fs), n_threads=n_threads).auto()
 
 
-def sample_indices(n: int, sample_size: int = 1000) -> np.ndarray:
+def sample_indices(n: int, sample_size: int = SAMPLE_SIZE) -> np.ndarray:
     if n <= sample_size:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, sample_size).round().astype(np.int64))
+
+
+@dataclass
+class SampleSimilarities:
+    """The similarities of all pairs of a sample, and what a threshold does to it.
+
+    Attributes
+    ----------
+    method : str
+    n_total : int
+        Images in the whole run (the sample stands for them).
+    n_sample : int
+        Images in the sample.
+    pairs : (n_sample * (n_sample - 1) / 2,) float64
+        Similarity of every pair, sorted from most to least similar: the
+        x-th value is the threshold at which x pairs are at least that similar.
+    best : (n_sample,) float64
+        Each image's best match, sorted ascending.
+    merge_heights : (n_sample - 1,) float64
+        Similarities at which single linkage joins the sample, most similar
+        first (the maximum spanning tree's edges, sorted).
+    clusters_after : (n_sample - 1,) int64
+        Number of clusters (components of 2 or more) after each of those joins.
+    """
+
+    method: str
+    n_total: int
+    n_sample: int
+    pairs: np.ndarray
+    best: np.ndarray
+    merge_heights: np.ndarray
+    clusters_after: np.ndarray
+
+    @classmethod
+    def from_matrix(cls, m: np.ndarray, method: str, n_total: int) -> SampleSimilarities:
+        """From the (n, n) similarity matrix of a sample."""
+        from scipy.sparse.csgraph import minimum_spanning_tree
+
+        n = len(m)
+        iu = np.triu_indices(n, 1)
+        pairs = np.sort(m[iu])[::-1].copy()
+        off = m.astype(np.float64, copy=True)
+        np.fill_diagonal(off, -np.inf)
+        best = np.sort(off.max(axis=1)) if n > 1 else np.empty(0)
+        # Maximum spanning tree through the minimum one of 3 - s (> 0 for
+        # s in [-1, 1]; scipy treats 0 as "no edge").
+        w = np.triu(3.0 - m, k=1)
+        tree = minimum_spanning_tree(w).tocoo() if n > 1 else None
+        if tree is None or tree.nnz == 0:
+            heights = np.empty(0)
+            rows = cols = np.empty(0, np.int64)
+        else:
+            order = np.argsort(tree.data, kind="stable")
+            heights = 3.0 - tree.data[order]
+            rows, cols = tree.row[order], tree.col[order]
+        parent = list(range(n))
+        size = [1] * n
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        clusters, counts = 0, []
+        for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
+            ra, rb = find(a), find(b)
+            clusters += 1 - (size[ra] > 1) - (size[rb] > 1)
+            parent[rb] = ra
+            size[ra] += size[rb]
+            counts.append(clusters)
+        return cls(method, int(n_total), n, pairs, best, heights,
+                   np.asarray(counts, dtype=np.int64))
+
+    def pairs_at_least(self, t: float) -> int:
+        """Sample pairs with similarity >= t."""
+        return int(np.searchsorted(-self.pairs, -t, side="right"))
+
+    def images_clustered(self, t: float) -> int:
+        """Sample images with at least one match >= t (not outliers at t)."""
+        return int(len(self.best) - np.searchsorted(self.best, t, side="left"))
+
+    def clusters(self, t: float) -> int:
+        """Clusters in the sample at threshold t (single linkage)."""
+        k = int(np.searchsorted(-self.merge_heights, -t, side="right"))
+        return int(self.clusters_after[k - 1]) if k else 0
+
+    def estimate(self, t: float) -> int:
+        """Approximate number of images of the whole run that would be
+        clustered at t: the sample's share scaled to the run."""
+        if not self.n_sample:
+            return 0
+        return int(round(self.images_clustered(t) * self.n_total / self.n_sample))
+
+    def auto(self) -> float:
+        """The ``auto`` threshold of this sample. Images whose best match is
+        the bottom of the range (no match at all: e.g. no candidate pair of a
+        verified method) are outliers at any threshold and are left out."""
+        best = self.best[self.best > self.range[0]]
+        t = otsu(best) if self.n_sample >= 4 else None
+        return default_threshold(self.method) if t is None else t
+
+    @property
+    def range(self) -> tuple[float, float]:
+        return threshold_range(self.method)
+
+
+def sample_similarities(fs, method: str, n_total: int, *, n_threads=None) -> SampleSimilarities:
+    """The :class:`SampleSimilarities` of a sample's features."""
+    return SampleSimilarities.from_matrix(similarity_matrix(fs, n_threads=n_threads), method,
+                                          n_total)
