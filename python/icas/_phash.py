@@ -30,6 +30,7 @@ converts to ``L``, so the pixels are imagehash's.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -39,6 +40,19 @@ from icas import _validate as _v
 __all__ = ["lanczos_resize", "phash_bits", "phash_pixels"]
 
 _EPS = float(np.finfo(np.float64).eps)
+
+# Per-thread scratch arrays, reused from image to image: the fold of a
+# 1024 x 1024 image is 4 MB of float64, and fresh arrays of that size come
+# from mmap each time, whose page faults cost more than the product itself.
+_scratch = threading.local()
+
+
+def _scratch_array(name: str, shape: tuple, dtype) -> np.ndarray:
+    a = getattr(_scratch, name, None)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = np.empty(shape, dtype=dtype)
+        setattr(_scratch, name, a)
+    return a
 
 
 @functools.lru_cache(maxsize=16)
@@ -77,15 +91,20 @@ def dct_lowfreq(pixels: np.ndarray, hash_size: int) -> np.ndarray:
     n = pixels.shape[0]
     even, odd = _basis(hash_size, n)
     if odd is None:  # odd N: no fold
-        x = pixels.astype(np.float64)
+        x = _scratch_array("x", pixels.shape, np.float64)
+        np.copyto(x, pixels)
         return even @ x @ even.T
     h = n // 2
-    # Rows: exact integer fold, then one product per parity.
-    top = pixels[:h].astype(np.int16)
-    bottom = pixels[h:][::-1].astype(np.int16)
+    # Rows: fold, exact in float64 (sums of two uint8), then one product per
+    # parity; the same values as an integer fold, so the same products.
+    top = pixels[:h]
+    bottom = pixels[h:][::-1]
+    fold = _scratch_array("fold", (h, n), np.float64)
     y = np.empty((hash_size, n), dtype=np.float64)
-    y[0::2] = even @ (top + bottom).astype(np.float64)
-    y[1::2] = odd @ (top - bottom).astype(np.float64)
+    np.add(top, bottom, out=fold, dtype=np.float64)
+    y[0::2] = even @ fold
+    np.subtract(top, bottom, out=fold, dtype=np.float64)
+    y[1::2] = odd @ fold
     # Columns: the same fold on the (small) intermediate.
     left = y[:, :h]
     right = y[:, h:][:, ::-1]
