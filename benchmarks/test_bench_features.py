@@ -138,6 +138,59 @@ def test_phash_dct_icas(benchmark, phash_pixels):
     np.testing.assert_array_equal(bits, _scipy_bits(phash_pixels))
 
 
+# The resize before the DCT: Pillow's LANCZOS of the grayscale image to
+# 1024 x 1024, from the photos' own sizes (about 512 px: upscaling) and from
+# camera-sized 2400 x 1800 images (downscaling).
+
+
+@pytest.fixture(scope="module")
+def gray_photos():
+    return [np.asarray(Image.fromarray(p).convert("L")) for p in _photos()]
+
+
+@pytest.fixture(scope="module")
+def gray_big(gray_photos):
+    return [cv2.resize(g, (2400, 1800), interpolation=cv2.INTER_CUBIC) for g in gray_photos]
+
+
+def _pillow_resize(images, n=1024):
+    return [np.asarray(Image.fromarray(g).resize((n, n), Image.Resampling.LANCZOS)) for g in images]
+
+
+def _icas_resize(images, n=1024):
+    return [_phash.lanczos_resize(g, (n, n)) for g in images]
+
+
+@pytest.mark.benchmark(group="LANCZOS resize photo (~512 px) to 1024 per image")
+def test_resize_reference(benchmark, gray_photos):
+    _info(benchmark, "reference", len(gray_photos))
+    out = benchmark.pedantic(_pillow_resize, args=(gray_photos,), rounds=5, iterations=1)
+    assert out[0].shape == (1024, 1024)
+
+
+@pytest.mark.benchmark(group="LANCZOS resize photo (~512 px) to 1024 per image")
+def test_resize_icas(benchmark, gray_photos):
+    _info(benchmark, "icas", len(gray_photos))
+    out = benchmark.pedantic(_icas_resize, args=(gray_photos,), rounds=5, iterations=1)
+    for a, b in zip(out, _pillow_resize(gray_photos)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.benchmark(group="LANCZOS resize 2400x1800 to 1024 per image")
+def test_resize_big_reference(benchmark, gray_big):
+    _info(benchmark, "reference", len(gray_big))
+    out = benchmark.pedantic(_pillow_resize, args=(gray_big,), rounds=3, iterations=1)
+    assert out[0].shape == (1024, 1024)
+
+
+@pytest.mark.benchmark(group="LANCZOS resize 2400x1800 to 1024 per image")
+def test_resize_big_icas(benchmark, gray_big):
+    _info(benchmark, "icas", len(gray_big))
+    out = benchmark.pedantic(_icas_resize, args=(gray_big,), rounds=3, iterations=1)
+    for a, b in zip(out, _pillow_resize(gray_big)):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---------------------------------------------------------------------------
 # decoding a 2400 x 1800 JPEG to 128 x 128
 
