@@ -27,6 +27,8 @@ from icas.cluster.methods import (
     threshold_range,
 )
 from icas.cluster.transfer import Journal, Transferer
+from icas.io import _check_resize
+from icas.similarity._ssim import WIN_SIZE as SSIM_WINDOW
 
 log = logging.getLogger("icas")
 
@@ -159,6 +161,12 @@ class Clusteror:
         if self.size is not None and self.scale is not None:
             raise ValueError("give size or scale, not both")
         _validate.threads(self.num_of_threads)
+        if self.method == "ssim" and self.size is not None:
+            # Checked before the output folder is made, not after reading.
+            (w, h), _ = _check_resize(self.size, None)
+            if min(w, h) < SSIM_WINDOW:
+                raise ValueError(f"size {w}x{h} is smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} "
+                                 f"SSIM window: pass a size of at least {SSIM_WINDOW}x{SSIM_WINDOW}")
         t = DEFAULT_THRESHOLDS[self.method] if self.threshold is None else self.threshold
         if t == "auto":
             return "auto"
