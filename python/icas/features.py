@@ -67,6 +67,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 # Harris parameters of the spec (blockSize, ksize, k).
 _HARRIS = (2, 3, 0.04)
 
+# cv2.ORB_create's default edgeThreshold (the border without keypoints).
+_ORB_EDGE = 31
+
 
 @dataclass(frozen=True, eq=False)
 class Features:
@@ -347,6 +350,11 @@ def _orb_task(read, params):
 
     def task(path):
         gray = read_image(path, color=False, **read)
+        if min(gray.shape) <= 2 * _ORB_EDGE:
+            # ORB keeps no keypoint within its edge threshold of the border,
+            # so such an image has none; OpenCV would even raise on a side of
+            # 1 pixel (its pyramid cannot shrink it) instead of saying so.
+            return np.zeros((0, 32), dtype=np.uint8)
         orb = getattr(local, "orb", None)
         if orb is None:  # one detector per thread
             orb = local.orb = cv2.ORB_create(nfeatures=nfeatures)

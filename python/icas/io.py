@@ -375,7 +375,9 @@ def _read_bytes(path) -> bytes:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        raise ImageReadError(path, "unreadable: no such file") from None
+        # (deleted since it was listed, or a link whose target is gone)
+        why = " (broken symbolic link)" if os.path.islink(path) else ""
+        raise ImageReadError(path, "unreadable: no such file" + why) from None
     except PermissionError:
         raise ImageReadError(path, "unreadable: permission denied") from None
     except IsADirectoryError:

@@ -9,16 +9,21 @@ ORDERS = ("size", "name")
 
 
 def list_files(folder: Path, *, recursive: bool = False) -> list[Path]:
-    """Regular files in folder, sorted by relative path so the result never
-    depends on the directory listing order. Hidden files are ignored;
-    symlinks to files are followed."""
+    """Files in folder, sorted by relative path so the result never depends on
+    the directory listing order. Hidden files are ignored.
+
+    Symbolic links: a link to a file is listed and read as the file it points
+    to (even outside the folder); a broken link (or a link loop) is listed too,
+    so the run reports it as skipped instead of ignoring it silently; links to
+    folders are never entered (``recursive`` cannot loop)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
     pattern = "**/*" if recursive else "*"
     files = [
         p for p in folder.glob(pattern)
-        if not any(part.startswith(".") for part in p.relative_to(folder).parts) and p.is_file()
+        if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and (p.is_file() or (p.is_symlink() and not p.is_dir()))
     ]
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 

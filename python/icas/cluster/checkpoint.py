@@ -17,6 +17,31 @@ import numpy as np
 from icas.cluster.output import write_json
 
 
+def plan_path(out_dir: Path) -> Path:
+    return Path(out_dir) / "checkpoints" / "plan.json"
+
+
+def save_plan(out_dir: Path, key: dict, items) -> None:
+    """The run's input files (paths relative to the input folder, in the
+    order they are processed), saved before any file is transferred: a
+    resumed run works on the same list even after a ``move`` took some of
+    them away, so batches, cluster numbers and destinations come out the same."""
+    p = plan_path(out_dir)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_json(p, {"key": key, "items": items})
+
+
+def load_plan(out_dir: Path, key: dict):
+    """The saved items if a plan with this key exists, else None."""
+    try:
+        data = json.loads(plan_path(out_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    return data.get("items")
+
+
 def path_for(out_dir: Path, batch: int) -> Path:
     return Path(out_dir) / "checkpoints" / f"batch_{batch}.json"
 

@@ -54,6 +54,7 @@ def prepare(input_dir: Path, out_dir: Path, *, overwrite: bool, resume: bool) ->
         if resume:
             if not (out_dir / MARKER).exists():
                 raise OutputError(f"{out_dir}: not an icas output folder; cannot resume it")
+            _mark(out_dir)
             return out_dir
         if not overwrite:
             raise OutputError(
@@ -68,9 +69,21 @@ def prepare(input_dir: Path, out_dir: Path, *, overwrite: bool, resume: bool) ->
                 f"{out_dir}` first so no original is deleted"
             )
         clear(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MARKER).write_text("written by icas\n", encoding="utf-8")
+    _mark(out_dir)
     return out_dir
+
+
+def _mark(out_dir: Path) -> None:
+    """Create the folder and its marker: the first write, so a read-only or
+    full output fails here, before any work, with one clear message."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / MARKER).write_text("written by icas\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(
+            f"{out_dir}: cannot write to the output folder: {exc.strerror or exc}; "
+            "choose another with --out"
+        ) from exc
 
 
 def _holds_moved_files(out_dir: Path) -> bool:

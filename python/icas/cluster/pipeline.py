@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from icas.cluster import batches as _batches
 from icas.cluster import checkpoint, guards, output
 from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
 from icas.cluster.methods import (
+    Extracted,
     check_method,
     default_threshold,
     extract,
@@ -27,7 +29,9 @@ from icas.cluster.methods import (
 )
 from icas.cluster.report import write_report
 from icas.cluster.threshold import sample_indices, sample_similarities
-from icas.cluster.transfer import Journal, Transferer
+from icas.cluster.transfer import Journal, Transferer, inside
+from icas.io import _check_resize
+from icas.similarity._ssim import WIN_SIZE as SSIM_WINDOW
 
 log = logging.getLogger("icas")
 
@@ -117,6 +121,65 @@ def _merge_nodes(labels: np.ndarray) -> np.ndarray:
     return np.array(nodes, dtype=np.int64)
 
 
+def _relative(paths, src: Path) -> list[str]:
+    return [Path(p).relative_to(src).as_posix() for p in paths]
+
+
+def _absolute(items, src: Path) -> list[str] | None:
+    """Plan items back to paths under src; None unless every item is a plain
+    relative path inside src (a plan is a file anyone could have edited: it
+    must not name files elsewhere, which a move would then take)."""
+    if not isinstance(items, list) or not items:
+        return None
+    out = []
+    for rel in items:
+        if not isinstance(rel, str):
+            return None
+        pure = PurePosixPath(rel)
+        if rel in ("", ".") or pure.is_absolute() or ".." in pure.parts:
+            return None
+        path = src / rel
+        if not inside(path, src):  # (e.g. a drive or backslashes on Windows)
+            return None
+        out.append(str(path))
+    return out
+
+
+# Merge-mode plans are flat lists of "batch/cluster/relative path" rows
+# (cluster -1: outliers), so the same validation applies to every path.
+def _flatten(parsed, src: Path) -> list[str]:
+    return [f"{b}/{k}/{Path(p).relative_to(src).as_posix()}"
+            for b, (clusters, outliers) in enumerate(parsed)
+            for k, members in [*enumerate(clusters), (-1, outliers)] for p in members]
+
+
+def _unflatten(flat, src: Path):
+    """The batches of a merge plan, or None if it is missing or invalid."""
+    if not isinstance(flat, list) or not all(isinstance(r, str) for r in flat):
+        return None
+    try:
+        rows = [(int(b), int(k), rel) for b, k, rel in (r.split("/", 2) for r in flat)]
+    except ValueError:
+        return None
+    paths = _absolute([rel for _, _, rel in rows], src)
+    if paths is None:
+        return None
+    batches: dict[int, tuple[dict[int, list[Path]], list[Path]]] = {}
+    for (b, k, _), p in zip(rows, paths, strict=True):
+        clusters, outliers = batches.setdefault(b, ({}, []))
+        (outliers if k < 0 else clusters.setdefault(k, [])).append(Path(p))
+    return [([c[k] for k in sorted(c)], o) for _, (c, o) in sorted(batches.items())]
+
+
+def _moved_away(out_dir: Path) -> dict[str, str]:
+    """{source: where it is now} for files an interrupted ``move`` into
+    out_dir already took from the input (sources by absolute path)."""
+    entries, _ = Journal(out_dir).read()
+    return {os.path.abspath(e.src): e.dst for e in entries.values()
+            if e.mode == "move" and inside(e.dst, out_dir) and os.path.lexists(e.dst)
+            and not os.path.lexists(e.src)}
+
+
 class Clusteror:
     """Sort a folder of images into folders of similar images.
 
@@ -195,6 +258,12 @@ class Clusteror:
         if self.size is not None and self.scale is not None:
             raise ValueError("give size or scale, not both")
         _validate.threads(self.num_of_threads)
+        if self.method == "ssim" and self.size is not None:
+            # Checked before the output folder is made, not after reading.
+            (w, h), _ = _check_resize(self.size, None)
+            if min(w, h) < SSIM_WINDOW:
+                raise ValueError(f"size {w}x{h} is smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} "
+                                 f"SSIM window: pass a size of at least {SSIM_WINDOW}x{SSIM_WINDOW}")
         guards.check_linkage(self.linkage)
         self._max_size = guards.check_max_size(self.max_cluster_size)
         if self.threshold_plot is not None:
@@ -222,11 +291,26 @@ class Clusteror:
     def _features(self, paths: list[str], timings: dict):
         t = time.perf_counter()
         extra = {"candidate_threshold": self._candidate} if self._candidate is not None else {}
-        res = extract(paths, self.method, size=self.size, scale=self.scale,
+        # Files an interrupted move already put into the output are read
+        # there, and reported under their original path.
+        moved = getattr(self, "_moved", None)
+        where = [moved.get(os.path.abspath(p), p) for p in paths] if moved else paths
+        res = extract(where, self.method, size=self.size, scale=self.scale,
                       n_threads=self.num_of_threads, progress=self.progress,
                       **extra, **self.method_params)
+        if where is not paths:
+            back = dict(zip(where, paths, strict=True))
+            res = Extracted(res.features, [back[p] for p in res.paths],
+                            [(back[p], why) for p, why in res.skipped])
         timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
         return res
+
+    def _load_plan(self, out: Path, key: dict, src: Path):
+        """On resume, the file list of the interrupted run (see
+        :func:`checkpoint.save_plan`); None when there is none to use."""
+        if not self.resume:
+            return None
+        return checkpoint.load_plan(out.resolve(), key)
 
     def _pairs(self, fs, threshold: float, groups=None):
         """(edges, scores, evidence); evidence (both scores of every candidate
@@ -348,15 +432,24 @@ class Clusteror:
             raise FileNotFoundError(f"{src}: input folder does not exist")
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
+        self._moved = {}
         if self.option == "merge":
             return self._merge_folder(src, threshold, rule, timings, t0)
-        files = _batches.list_files(src, recursive=self.recursive)
-        if not files:
-            raise ValueError(f"{src}: no files to cluster")
         out = Path(self.out) if self.out else output.default_out(src)
+        plan_key = {"input": str(src.resolve()), "option": self.option,
+                    "recursive": self.recursive, "order": self.order}
+        ordered = _absolute(self._load_plan(out, plan_key, src), src)
+        if ordered is None:
+            files = _batches.list_files(src, recursive=self.recursive)
+            if not files:
+                raise ValueError(f"{src}: no files to cluster")
         fresh = not (out.exists() and any(out.iterdir()))
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
-        ordered = [str(p) for p in _batches.order_files(files, self.order)]
+        if ordered is None:
+            ordered = [str(p) for p in _batches.order_files(files, self.order)]
+            checkpoint.save_plan(out_dir, plan_key, _relative(ordered, src))
+        if self.resume:
+            self._moved = _moved_away(out_dir)
         try:
             threshold = self._choose_threshold(threshold, rule, ordered, timings)
         except BaseException:
@@ -532,10 +625,16 @@ class Clusteror:
 
     def _merge_folder(self, src: Path, threshold, rule: str, timings: dict, t0: float):
         """option='merge': merge an existing folder of batch folders."""
-        parsed = _batches.read_batch_folders(src)
         out = Path(self.out) if self.out else src.with_name(src.resolve().name + "_merged")
+        plan_key = {"input": str(src.resolve()), "option": self.option}
+        planned = _unflatten(self._load_plan(out, plan_key, src), src)
+        parsed = planned if planned is not None else _batches.read_batch_folders(src)
         fresh = not (out.exists() and any(out.iterdir()))
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
+        if planned is None:
+            checkpoint.save_plan(out_dir, plan_key, _flatten(parsed, src))
+        if self.resume:
+            self._moved = _moved_away(out_dir)
         files = [str(p) for clusters, outl in parsed for p in [*sum(clusters, []), *outl]]
         try:
             threshold = self._choose_threshold(threshold, rule, files, timings)
@@ -587,7 +686,7 @@ class Clusteror:
         t = time.perf_counter()
         rows = []
         with Journal(out_dir) as journal:
-            mover = Transferer(self.transfer, journal)
+            mover = Transferer(self.transfer, journal, root=out_dir)
             items = [(Path(p), out_dir / rel) for p, rel in dest.items()]
             bar = None
             if self.progress:

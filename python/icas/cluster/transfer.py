@@ -6,10 +6,19 @@ be finished (``resume``) or rolled back (``undo``). A move within one file
 system is a single ``os.replace``; across file systems the file is copied to a
 temporary name, flushed, renamed into place and only then is the source
 removed, so at every instant at least one complete copy exists.
+
+Only destinations inside the output folder are ever written, and a journal is
+trusted no further: entries pointing outside it are refused, so a tampered
+journal cannot make ``resume`` or ``undo`` touch other files. A full disk or a
+read-only output stops the run at once with one clear error (the files not
+yet transferred stay where they are); other per-file problems are returned
+and the run goes on.
 """
 
 from __future__ import annotations
 
+import errno
+import filecmp
 import json
 import os
 import shutil
@@ -22,6 +31,22 @@ JOURNAL_NAME = "journal.jsonl"
 
 class TransferError(RuntimeError):
     """A file could not be transferred; the message names it."""
+
+
+# Errors that no other file of the run would escape: stop instead of failing
+# every remaining file one by one.
+_FATAL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def inside(path, root) -> bool:
+    """True when path is root or below it, after normalising ``..``. The path
+    itself is not looked up (it may not exist yet); root is compared both as
+    given and with its links resolved."""
+    path = os.path.normpath(os.path.abspath(path))
+    for r in {os.path.normpath(os.path.abspath(root)), os.path.realpath(root)}:
+        if path == r or path.startswith(r.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -49,11 +74,17 @@ def _copy_atomic(src: Path, dst: Path, *, durable: bool = False) -> None:
     file under its final name is always complete. ``durable`` also flushes
     it to disk first: needed only when the source is deleted afterwards."""
     tmp = dst.with_name(f".{dst.name}.icas-tmp")
-    shutil.copy2(src, tmp)
-    if durable:
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-    os.replace(tmp, dst)
+    try:
+        shutil.copy2(src, tmp)
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        # (a full disk leaves a partial copy: never keep it)
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _move(src: Path, dst: Path) -> None:
@@ -90,19 +121,45 @@ class Journal:
     def __enter__(self) -> Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")
+        if self._fh.tell() and not self._ends_with_newline():
+            # A torn last line (the process died writing it): end it, or the
+            # next record would be glued to it and lost with it.
+            self._write_raw("\n")
         return self
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+
+    def _write_raw(self, text: str) -> None:
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+        except OSError as exc:  # a full disk: no transfer may start unrecorded
+            raise TransferError(
+                f"{self.path}: cannot write the journal: {exc.strerror or exc}; files not "
+                "yet transferred are where they were: make room, then run again with --resume"
+            ) from exc
 
     def __exit__(self, *exc) -> None:
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            except OSError:
+                if exc[0] is None:  # (else the error being raised says it already)
+                    raise
 
     def _write(self, record: dict) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
+        self._write_raw(json.dumps(record, ensure_ascii=False) + "\n")
 
     def sync(self) -> None:
-        os.fsync(self._fh.fileno())
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise TransferError(f"{self.path}: cannot sync the journal to disk: "
+                                f"{exc.strerror or exc}; run again with --resume") from exc
 
     def begin(self, e: Entry) -> None:
         self._write({"op": "begin", "src": e.src, "dst": e.dst, "mode": e.mode})
@@ -122,12 +179,14 @@ class Journal:
             for line in fh:
                 try:
                     rec = json.loads(line)
-                except json.JSONDecodeError:
+                    e = Entry(str(rec["src"]), str(rec["dst"]), str(rec["mode"]))
+                    op = rec["op"]
+                except (json.JSONDecodeError, TypeError, KeyError):
                     continue
-                e = Entry(rec["src"], rec["dst"], rec["mode"])
-                if rec["op"] == "begin":
+                if op == "begin":
                     entries[e.dst] = e
-                elif rec["op"] == "done":
+                elif op == "done":
+                    entries.setdefault(e.dst, e)  # (its begin may be the torn line)
                     done.add(e.dst)
         return entries, done
 
@@ -142,23 +201,51 @@ def _settle(e: Entry) -> bool:
     if tmp.exists():
         tmp.unlink()  # a partial copy; the source is still there
     dst_ok = dst.exists() or dst.is_symlink()
-    if dst_ok and e.mode == "move" and src.exists():
-        # A cross-device move died after the rename, before the unlink.
+    if dst_ok and e.mode == "move" and os.path.lexists(src) and _same_file_content(src, dst):
+        # A cross-device move died after the rename, before the unlink. (A
+        # different file now at src is someone else's: never delete it.)
         os.unlink(src)
     return dst_ok
 
 
-class Transferer:
-    """Transfers files into the output folder through a journal."""
+def _same_transfer(a: Entry, b: Entry) -> bool:
+    return (a.mode, a.dst) == (b.mode, b.dst) and os.path.abspath(a.src) == os.path.abspath(b.src)
 
-    def __init__(self, mode: str, journal: Journal):
+
+def _same_file_content(a: Path, b: Path) -> bool:
+    if a.is_symlink() or b.is_symlink():
+        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
+class Transferer:
+    """Transfers files into the output folder through a journal.
+
+    Parameters
+    ----------
+    mode : {"copy", "move", "symlink", "hardlink"}
+    journal : Journal
+        Open journal; its folder is the output folder unless `root` is given.
+    root : path, optional
+        Only destinations inside this folder are written (default: the
+        journal's folder).
+    """
+
+    def __init__(self, mode: str, journal: Journal, root=None):
         if mode not in TRANSFERS:
             raise ValueError(f"transfer must be one of {', '.join(TRANSFERS)}, got {mode!r}")
         self.mode = mode
         self.journal = journal
+        self.root = Path(root if root is not None else journal.path.parent)
         entries, done = journal.read()
+        self._entries = entries
         self._done = done
         self._pending = {dst: e for dst, e in entries.items() if dst not in done}
+        self._written = 0
+        self._checked: dict[Path, bool] = {}  # destination folder -> outside?
 
     CHUNK = 128  # moves journalled (and synced) together before they happen
 
@@ -172,8 +259,41 @@ class Transferer:
             else:
                 _link(src, dst, self.mode)
         except OSError as exc:
+            if self._fatal(exc):
+                raise self._stop(exc, dst.parent, f" (while trying to {self.mode} {src})") from exc
             return f"{src}: cannot {self.mode} to {dst}: {exc.strerror or exc}"
+        self._written += 1
         return None
+
+    def _stop(self, exc: OSError, folder: Path, detail: str = "") -> TransferError:
+        return TransferError(
+            f"{folder}: cannot write to the output folder: {exc.strerror or exc}{detail}; "
+            f"{self._written} files were transferred, the others are where they were: "
+            "make room or fix the folder, then run again with --resume"
+        )
+
+    def _fatal(self, exc: OSError) -> bool:
+        if exc.errno in _FATAL:
+            return True
+        # Permission denied writing into the output (not reading a source):
+        # no other file would get in either.
+        if isinstance(exc, PermissionError):
+            names = [n for n in (exc.filename, exc.filename2) if n is not None]
+            return any(inside(n, self.root) for n in names)
+        return False
+
+    def _outside(self, dst: Path) -> bool:
+        """A destination that is not inside the output folder, lexically or
+        through a linked folder on the way."""
+        if not inside(dst, self.root):
+            return True
+        folder = dst.parent
+        if folder not in self._checked:
+            existing = folder
+            while not existing.exists() and existing != existing.parent:
+                existing = existing.parent
+            self._checked[folder] = not inside(existing.resolve(), self.root)
+        return self._checked[folder]
 
     def transfer(self, src: Path, dst: Path) -> None:
         """Transfer one file; raises TransferError if it cannot be done."""
@@ -191,12 +311,21 @@ class Transferer:
             todo = []
             for src, dst in items[start : start + self.CHUNK]:
                 key = str(dst)
-                if key in self._done:
+                if self._outside(dst):
+                    failed.append((src, f"{dst}: outside the output folder {self.root}; "
+                                        "refusing to write there"))
                     continue
                 e = Entry(str(src), key, self.mode)
-                if key in self._pending and _settle(self._pending.pop(key)):
+                if key in self._done:
+                    if not _same_transfer(self._entries[key], e):
+                        failed.append((src, f"{dst}: already exists; refusing to overwrite it"))
+                    continue
+                old = self._pending.pop(key, None)
+                # Settle an interrupted transfer only if it was this very one.
+                if old is not None and _same_transfer(old, e) and _settle(old):
                     self.journal.done(e)
                     self._done.add(key)
+                    self._entries[key] = e
                     continue
                 if dst.exists() or dst.is_symlink():
                     failed.append((src, f"{dst}: already exists; refusing to overwrite it"))
@@ -205,8 +334,11 @@ class Transferer:
                 todo.append((src, dst, e))
             if durable and todo:
                 self.journal.sync()
-            for parent in {dst.parent for _, dst, _ in todo}:
-                parent.mkdir(parents=True, exist_ok=True)
+            for parent in sorted({dst.parent for _, dst, _ in todo}):
+                try:
+                    parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise self._stop(exc, parent) from exc
             for item in todo:
                 src, _, e = item
                 error = self._do(item)
@@ -215,6 +347,7 @@ class Transferer:
                     continue
                 self.journal.done(e)
                 self._done.add(e.dst)
+                self._entries[e.dst] = e
             if durable and todo:
                 self.journal.sync()
         return failed
@@ -223,7 +356,10 @@ class Transferer:
 def undo(out_dir: Path) -> tuple[int, list[str]]:
     """Reverse every transfer recorded in ``out_dir``'s journal, newest first:
     moved files go back to where they were, copies and links are removed.
-    Returns (number undone, problems)."""
+    Returns (number undone, problems). Safe to run again after an
+    interruption: what was already put back counts as undone. Entries whose
+    destination is not inside ``out_dir`` are refused (reported), never
+    touched."""
     journal = Journal(out_dir)
     if not journal.path.exists():
         raise FileNotFoundError(f"{out_dir}: no {JOURNAL_NAME}; nothing to undo")
@@ -232,12 +368,20 @@ def undo(out_dir: Path) -> tuple[int, list[str]]:
     for dst_key in reversed(list(entries)):
         e = entries[dst_key]
         src, dst = Path(e.src), Path(e.dst)
+        if e.mode not in TRANSFERS or not inside(dst, out_dir) or inside(src, out_dir):
+            problems.append(f"{dst}: journal entry outside the output folder {out_dir}; "
+                            "not touched")
+            continue
+        there = os.path.lexists(dst)
+        if e.mode == "move" and dst_key in done and not there and os.path.lexists(src):
+            undone += 1  # put back by an earlier, interrupted undo
+            continue
         complete = dst_key in done or _settle(e)
         if not complete:
             continue
         try:
             if e.mode == "move":
-                if src.exists():
+                if os.path.lexists(src):
                     problems.append(f"{src}: exists again; left {dst} in place")
                     continue
                 src.parent.mkdir(parents=True, exist_ok=True)
