@@ -31,8 +31,10 @@ void resize_lanczos_check(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out
 
 /// dst (out_h, out_w) uint8 = Pillow's LANCZOS resize of src (in_h, in_w)
 /// uint8; both row-major and C-contiguous, not owned, and not overlapping.
-/// Single-threaded (callers run one image per thread); allocates scratch of
-/// at most 3 max(in_w, out_w) max(in_h, out_h) bytes. Checks its sizes like
+/// Single-threaded and thread-safe (callers run one image per thread). Uses
+/// scratch of at most 3 max(in_w, out_w) max(in_h, out_h) bytes, kept by the
+/// calling thread for its next call when under 16 MB, and caches the weights
+/// of its last four (input, output) sizes per thread. Checks its sizes like
 /// resize_lanczos_check.
 void resize_lanczos(const uint8_t* src, int64_t in_h, int64_t in_w, uint8_t* dst, int64_t out_h,
                     int64_t out_w);
