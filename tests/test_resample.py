@@ -108,7 +108,8 @@ def order_differs(px, size) -> bool:
 
 def test_order_of_passes_rule():
     """Pillow 13 resizes vertically first when the height shrinks by more than
-    twice as many pixels as the width: both sides of that boundary."""
+    twice as many pixels as the width (older versions always horizontally
+    first): both sides of that boundary, against the installed Pillow."""
     rng = np.random.default_rng(2)
     px = rng.integers(0, 256, (90, 70), dtype=np.uint8)
     sizes = []
@@ -121,6 +122,19 @@ def test_order_of_passes_rule():
         check(px, size)
     # the boundary cases do depend on the order, so the test can catch a wrong rule
     assert order_differs(px, (60, 70)) and order_differs(px, (60, 69))
+
+
+def test_order_of_passes_before_pillow_13():
+    """The order of Pillow 10 to 12, always horizontal first, on the sizes
+    where Pillow 13 goes vertically first."""
+    rng = np.random.default_rng(4)
+    px = rng.integers(0, 256, (90, 70), dtype=np.uint8)
+    for w, h in ((60, 69), (80, 40), (71, 85), (40, 20)):
+        assert order_differs(px, (w, h))  # else this test could not fail
+        h_first = _core.resize_lanczos(_core.resize_lanczos(px, 90, w), h, w)
+        np.testing.assert_array_equal(_core.resize_lanczos(px, h, w, False), h_first)
+        v_first = _core.resize_lanczos(_core.resize_lanczos(px, h, 70), h, w)
+        np.testing.assert_array_equal(_core.resize_lanczos(px, h, w, True), v_first)
 
 
 @settings(max_examples=50, deadline=None)

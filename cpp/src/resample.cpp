@@ -307,7 +307,7 @@ void resize_lanczos_check(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out
 }
 
 void resize_lanczos(const uint8_t* src, int64_t in_h, int64_t in_w, uint8_t* dst, int64_t out_h,
-                    int64_t out_w) {
+                    int64_t out_w, bool pillow13_order) {
     resize_lanczos_check(in_h, in_w, out_h, out_w);
     const bool horizontal = out_w != in_w;
     const bool vertical = out_h != in_h;
@@ -326,9 +326,9 @@ void resize_lanczos(const uint8_t* src, int64_t in_h, int64_t in_w, uint8_t* dst
         return;
     }
     const auto vert = cached_axis(in_h, out_h);
-    // Pillow (since 13) resizes vertically first when the height shrinks by
-    // more than twice as many pixels as the width does.
-    if (in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w)) {
+    // Pillow 13 resizes vertically first when the height shrinks by more than
+    // twice as many pixels as the width does.
+    if (pillow13_order && in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w)) {
         uint8_t* temp = scratch.get(Scratch::kTemp, out_h * in_w);  // (out_h, in_w)
         resample_rows(src, in_w, 0, in_w, *vert, temp, in_w);
         horizontal_pass(temp, out_h, in_w, *horiz, out_w, dst, scratch);
