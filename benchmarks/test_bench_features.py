@@ -172,7 +172,7 @@ def test_resize_reference(benchmark, gray_photos):
 def test_resize_icas(benchmark, gray_photos):
     _info(benchmark, "icas", len(gray_photos))
     out = benchmark.pedantic(_icas_resize, args=(gray_photos,), rounds=5, iterations=1)
-    for a, b in zip(out, _pillow_resize(gray_photos)):
+    for a, b in zip(out, _pillow_resize(gray_photos), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -187,7 +187,7 @@ def test_resize_big_reference(benchmark, gray_big):
 def test_resize_big_icas(benchmark, gray_big):
     _info(benchmark, "icas", len(gray_big))
     out = benchmark.pedantic(_icas_resize, args=(gray_big,), rounds=3, iterations=1)
-    for a, b in zip(out, _pillow_resize(gray_big)):
+    for a, b in zip(out, _pillow_resize(gray_big), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -45,18 +45,35 @@ def test_photos_odd_sizes_and_crops(gray_photos):
         h, w = px.shape
         y, x = rng.integers(0, 60, 2)
         crop = px[y : y + 101 + 37 * k, x : x + 233 - 11 * k]  # a view: copied to C order
-        for size in ((31, 47), (333, 77), (crop.shape[1] + 1, crop.shape[0]), (w // 3, h * 2), (1, 9), (9, 1)):
+        for size in (
+            (31, 47),
+            (333, 77),
+            (crop.shape[1] + 1, crop.shape[0]),
+            (w // 3, h * 2),
+            (1, 9),
+            (9, 1),
+        ):
             check(crop, size)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 37), (37, 1), (3, 5), (17, 33), (255, 257), (600, 40)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 37), (37, 1), (3, 5), (17, 33), (255, 257), (600, 40)]
+)
 def test_random_shapes_up_and_down(shape):
     rng = np.random.default_rng(sum(shape))
     px = rng.integers(0, 256, shape, dtype=np.uint8)
     for n in SIDES:
         check(px, (n, n))
     h, w = shape
-    for size in ((1, 1), (1, 50), (50, 1), (w, h + 3), (w + 3, h), (w, h), (2 * w + 1, max(1, h // 2))):
+    for size in (
+        (1, 1),
+        (1, 50),
+        (50, 1),
+        (w, h + 3),
+        (w + 3, h),
+        (w, h),
+        (2 * w + 1, max(1, h // 2)),
+    ):
         check(px, size)
 
 
@@ -91,7 +108,8 @@ def order_differs(px, size) -> bool:
 
 def test_order_of_passes_rule():
     """Pillow 13 resizes vertically first when the height shrinks by more than
-    twice as many pixels as the width: both sides of that boundary."""
+    twice as many pixels as the width (older versions always horizontally
+    first): both sides of that boundary, against the installed Pillow."""
     rng = np.random.default_rng(2)
     px = rng.integers(0, 256, (90, 70), dtype=np.uint8)
     sizes = []
@@ -104,6 +122,19 @@ def test_order_of_passes_rule():
         check(px, size)
     # the boundary cases do depend on the order, so the test can catch a wrong rule
     assert order_differs(px, (60, 70)) and order_differs(px, (60, 69))
+
+
+def test_order_of_passes_before_pillow_13():
+    """The order of Pillow 10 to 12, always horizontal first, on the sizes
+    where Pillow 13 goes vertically first."""
+    rng = np.random.default_rng(4)
+    px = rng.integers(0, 256, (90, 70), dtype=np.uint8)
+    for w, h in ((60, 69), (80, 40), (71, 85), (40, 20)):
+        assert order_differs(px, (w, h))  # else this test could not fail
+        h_first = _core.resize_lanczos(_core.resize_lanczos(px, 90, w), h, w)
+        np.testing.assert_array_equal(_core.resize_lanczos(px, h, w, False), h_first)
+        v_first = _core.resize_lanczos(_core.resize_lanczos(px, h, 70), h, w)
+        np.testing.assert_array_equal(_core.resize_lanczos(px, h, w, True), v_first)
 
 
 @settings(max_examples=50, deadline=None)
@@ -127,7 +158,7 @@ def test_threads_and_weight_cache(gray_photos):
     expect = {s: pillow(px, s) for s in set(sizes)}
     with ThreadPoolExecutor(4) as pool:
         outs = list(pool.map(lambda s: lanczos_resize(px, s), sizes))
-    for s, out in zip(sizes, outs):
+    for s, out in zip(sizes, outs, strict=True):
         np.testing.assert_array_equal(out, expect[s], err_msg=str(s))
 
 

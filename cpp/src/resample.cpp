@@ -174,8 +174,8 @@ constexpr int64_t kBlock = 1024;
 // out row i (width values) = clip8(2^21 + sum_t k[i][t] * in row first[i] + t),
 // for the n_out rows of `ax`, rows of `in` starting at in_row0. Sums are
 // exact: |weights| sum to < 1.4 * 2^22, times 255, below 2^31.
-ICAS_CLONES void resample_rows(const uint8_t* in, int64_t in_stride, int64_t in_row0,
-                               int64_t width, const Axis& ax, uint8_t* out, int64_t out_stride) {
+ICAS_CLONES void resample_rows(const uint8_t* in, int64_t in_stride, int64_t in_row0, int64_t width,
+                               const Axis& ax, uint8_t* out, int64_t out_stride) {
     alignas(64) int32_t acc[kBlock];
     const int64_t n_out = static_cast<int64_t>(ax.first.size());
     for (int64_t i = 0; i < n_out; ++i) {
@@ -223,7 +223,8 @@ ICAS_CLONES void resample_rows(const uint8_t* in, int64_t in_stride, int64_t in_
 // (8, 16, 32, 64 bits), each doubling the run of one column's bytes.
 void transpose16(const uint8_t* s, int64_t ss, uint8_t* d, int64_t ds) {
     __m128i a[16], b[16];
-    for (int r = 0; r < 16; ++r) a[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + r * ss));
+    for (int r = 0; r < 16; ++r)
+        a[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + r * ss));
     // b[2i] = rows 2i, 2i+1 of columns 0-7; b[2i+1] of columns 8-15.
     for (int i = 0; i < 8; ++i) {
         b[2 * i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
@@ -276,7 +277,7 @@ void transpose(const uint8_t* s, int64_t rows, int64_t cols, int64_t ss, uint8_t
 // on the transposed image, transposed back.
 void horizontal_pass(const uint8_t* src, int64_t rows, int64_t in_w, const Axis& horiz,
                      int64_t out_w, uint8_t* dst, Scratch& scratch) {
-    uint8_t* columns = scratch.get(Scratch::kColumns, in_w * rows);        // (in_w, rows)
+    uint8_t* columns = scratch.get(Scratch::kColumns, in_w * rows);       // (in_w, rows)
     uint8_t* resampled = scratch.get(Scratch::kResampled, out_w * rows);  // (out_w, rows)
     transpose(src, rows, in_w, in_w, columns, rows);
     resample_rows(columns, rows, 0, rows, horiz, resampled, rows);
@@ -306,7 +307,7 @@ void resize_lanczos_check(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out
 }
 
 void resize_lanczos(const uint8_t* src, int64_t in_h, int64_t in_w, uint8_t* dst, int64_t out_h,
-                    int64_t out_w) {
+                    int64_t out_w, bool pillow13_order) {
     resize_lanczos_check(in_h, in_w, out_h, out_w);
     const bool horizontal = out_w != in_w;
     const bool vertical = out_h != in_h;
@@ -325,9 +326,9 @@ void resize_lanczos(const uint8_t* src, int64_t in_h, int64_t in_w, uint8_t* dst
         return;
     }
     const auto vert = cached_axis(in_h, out_h);
-    // Pillow (since 13) resizes vertically first when the height shrinks by
-    // more than twice as many pixels as the width does.
-    if (in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w)) {
+    // Pillow 13 resizes vertically first when the height shrinks by more than
+    // twice as many pixels as the width does.
+    if (pillow13_order && in_h - out_h > 0 && in_h - out_h > 2 * (in_w - out_w)) {
         uint8_t* temp = scratch.get(Scratch::kTemp, out_h * in_w);  // (out_h, in_w)
         resample_rows(src, in_w, 0, in_w, *vert, temp, in_w);
         horizontal_pass(temp, out_h, in_w, *horiz, out_w, dst, scratch);

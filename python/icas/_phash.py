@@ -157,13 +157,25 @@ def phash_pixels(pixels: np.ndarray, hash_size: int) -> tuple[np.ndarray, bool]:
     return low > np.median(low), True
 
 
+@functools.lru_cache(maxsize=1)
+def _pillow13_order() -> bool:
+    """Whether the installed Pillow orders its resize passes as Pillow 13 does
+    (vertical first when the height shrinks much more than the width)."""
+    import PIL
+
+    return int(PIL.__version__.split(".")[0]) >= 13
+
+
 def lanczos_resize(pixels: np.ndarray, size) -> np.ndarray:
     """Pillow's LANCZOS resize of a grayscale image, bit for bit, faster.
 
     Equal to ``np.asarray(Image.fromarray(pixels).resize(size,
-    Image.Resampling.LANCZOS))`` (mode ``"L"``, no `box`, no `reducing_gap`),
-    Pillow 13's order of passes included. Runs without the GIL, so threads
-    resize images in parallel.
+    Image.Resampling.LANCZOS))`` (mode ``"L"``, no `box`, no `reducing_gap`)
+    for the installed Pillow: Pillow 13 resizes vertically first when the
+    height shrinks by more than twice as many pixels as the width, older
+    versions always horizontally first, and the rounding between the passes
+    makes the two orders differ. Runs without the GIL, so threads resize
+    images in parallel.
 
     Parameters
     ----------
@@ -191,7 +203,7 @@ def lanczos_resize(pixels: np.ndarray, size) -> np.ndarray:
             raise TypeError(f"size {name} must be an int, got {type(v).__name__}")
         if v < 1:
             raise ValueError(f"size {name} must be >= 1, got {v}")
-    return _core.resize_lanczos(pixels, int(h), int(w))
+    return _core.resize_lanczos(pixels, int(h), int(w), _pillow13_order())
 
 
 def phash_bits(image, hash_size: int = 64, highfreq_factor: int = 16) -> np.ndarray:
