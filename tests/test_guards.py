@@ -246,3 +246,36 @@ def test_bad_guard_parameters(bridged, tmp_path):
         Clusteror(bridged, linkage="ward", progress=False)()
     with pytest.raises(ValueError, match="max_cluster_size must be an integer >= 2"):
         Clusteror(bridged, max_cluster_size=1, progress=False)()
+
+
+@pytest.mark.parametrize("batch_size,option", [(100, "full"), (5, "full"), (5, "merge")])
+def test_mean_similarity_equals_the_direct_mean(bridged, tmp_path, batch_size, option):
+    """Per cluster, the mean over all pairs of its members, whether the
+    cluster came from one batch, from a merge, or from folders."""
+    from icas.cluster.methods import extract, similarity_matrix
+
+    src = bridged
+    if option == "merge":
+        src = Clusteror(bridged, batch_size=batch_size, option="dontmerge", order="name",
+                        out=tmp_path / "parts", progress=False)().out_dir
+    r = Clusteror(src, batch_size=batch_size, option=option, order="name",
+                  out=tmp_path / "o", progress=False)()
+    assert set(r.mean_similarity) == set(r.clusters)
+    for k, members in r.clusters.items():
+        s = similarity_matrix(extract(members, "imagehash").features)
+        direct = (s.sum() - np.trace(s)) / (len(s) * (len(s) - 1))
+        assert r.mean_similarity[k] == pytest.approx(direct, abs=1e-9)
+
+
+def test_cli_guard_flags(bridged, tmp_path, capsys):
+    from icas.cli import cluster_main
+
+    assert cluster_main([str(bridged), "--linkage", "complete", "--max-cluster-size", "6",
+                         "--out", str(tmp_path / "o"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "complete linkage, at most 6 per cluster" in out
+    for bad in (["--linkage", "ward"], ["--max-cluster-size", "1"],
+                ["--max-cluster-size", "x"]):
+        with pytest.raises(SystemExit) as e:
+            cluster_main([str(bridged), *bad])
+        assert e.value.code == 2

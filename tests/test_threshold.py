@@ -334,3 +334,12 @@ def test_pick_in_a_real_window(tmp_path):
     again = Clusteror(images, threshold=float(out.split("picked threshold ")[1].split(")")[0]),
                       out=tmp_path / "again", progress=False)()
     assert f"{len(again.clusters)} clusters" in out
+
+
+def test_threshold_argument_errors(tmp_path):
+    images = make_demo(tmp_path / "d")
+    with pytest.raises(ValueError, match="threshold must be a number, 'auto' or 'pick'"):
+        Clusteror(images, threshold="best", progress=False)()
+    with pytest.raises(FileNotFoundError, match="folder for the threshold plot does not exist"):
+        Clusteror(images, threshold_plot=tmp_path / "nope" / "p.png", progress=False)()
+    assert not (images.parent / "images_clustered").exists()  # failed before any output
