@@ -194,9 +194,15 @@ def test_threshold_plot_png_without_screen(tmp_path):
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20  # drawn, not blank
 
 
-def test_pick_without_screen_says_so_and_exits_1(tmp_path):
+@pytest.mark.parametrize("display", [None, "dead"])
+def test_pick_without_screen_says_so_and_exits_1(tmp_path, display):
     images = make_demo(tmp_path / "d")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    if display == "dead":  # set, but no X server behind it
+        n = _free_display()
+        if n is None:
+            pytest.skip("no free X display number")
+        env["DISPLAY"] = f":{n}"
     r = subprocess.run([sys.executable, "-m", "icas", str(images), "-q", "--out",
                         str(tmp_path / "o"), "--threshold", "pick"],
                        capture_output=True, text=True, env=env, timeout=120,

@@ -71,7 +71,9 @@ def check_screen() -> None:
 
     backend = str(plt.get_backend()).lower()
     if backend not in _interactive_backends():
-        raise NoScreenError(_no_screen(f"matplotlib backend {backend!r} cannot open a window"))
+        raise NoScreenError(_no_screen(
+            f"matplotlib backend {backend!r}: no reachable display or no GUI toolkit such as "
+            "tkinter"))
 
 
 def _no_screen(why: str) -> str:
