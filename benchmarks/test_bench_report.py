@@ -51,9 +51,19 @@ def placed(tmp_path_factory) -> tuple[Path, dict[str, int], dict[str, str]]:
 
 def _result(out: Path, labels, dest) -> ClusterResult:
     clusters = {lab for lab in labels.values() if lab >= 0}
-    return ClusterResult(out, "imagehash", 0.8, labels, dict.fromkeys(labels, 0),
-                         set(), {k: 0.85 for k in clusters}, [], dest, {"total": 1.0},
-                         {k: 0.9 for k in clusters})
+    return ClusterResult(
+        out,
+        "imagehash",
+        0.8,
+        labels,
+        dict.fromkeys(labels, 0),
+        set(),
+        {k: 0.85 for k in clusters},
+        [],
+        dest,
+        {"total": 1.0},
+        {k: 0.9 for k in clusters},
+    )
 
 
 def _reference(out: Path, labels, dest) -> Path:
@@ -96,8 +106,12 @@ def test_report_icas(benchmark, placed):
     out, labels, dest = placed
     benchmark.group = "report 10,000 thumbnails"
     benchmark.extra_info.update(role="icas", pairs=N_IMAGES)
-    page = benchmark.pedantic(lambda: write_report(_result(out, labels, dest)),
-                              setup=lambda: _clean(out), rounds=1, iterations=1)
+    page = benchmark.pedantic(
+        lambda: write_report(_result(out, labels, dest)),
+        setup=lambda: _clean(out),
+        rounds=1,
+        iterations=1,
+    )
     _check(page, out, labels)
     text = page.read_text(encoding="utf-8")
     assert f"<td id='n-images'>{N_IMAGES}</td>" in text
@@ -108,6 +122,7 @@ def test_report_reference(benchmark, placed):
     out, labels, dest = placed
     benchmark.group = "report 10,000 thumbnails"
     benchmark.extra_info.update(role="reference", pairs=N_IMAGES)
-    page = benchmark.pedantic(_reference, args=(out, labels, dest), setup=lambda: _clean(out),
-                              rounds=1, iterations=1)
+    page = benchmark.pedantic(
+        _reference, args=(out, labels, dest), setup=lambda: _clean(out), rounds=1, iterations=1
+    )
     _check(page, out, labels)

@@ -45,14 +45,17 @@ def bridge_matrix() -> np.ndarray:
 A, B = frozenset(range(5)), frozenset(range(5, 10))
 
 
-@pytest.mark.parametrize("kwargs,expected", [
-    ({}, {A | B}),
-    ({"linkage": "complete"}, {A, B}),
-    ({"linkage": "average"}, {A, B}),
-    ({"max_size": 5}, {A, B}),
-    ({"max_size": 9}, {A, B}),  # the bridge is the weakest level: both halves stay whole
-    ({"max_size": 10}, {A | B}),
-])
+@pytest.mark.parametrize(
+    "kwargs,expected",
+    [
+        ({}, {A | B}),
+        ({"linkage": "complete"}, {A, B}),
+        ({"linkage": "average"}, {A, B}),
+        ({"max_size": 5}, {A, B}),
+        ({"max_size": 9}, {A, B}),  # the bridge is the weakest level: both halves stay whole
+        ({"max_size": 10}, {A | B}),
+    ],
+)
 def test_guards_split_a_bridge(kwargs, expected):
     s = bridge_matrix()
     e, sc = edges_of(s, 0.8)
@@ -153,8 +156,9 @@ def test_mean_and_weakest_link_against_direct_values():
     rng = np.random.default_rng(3)
     s = random_similarities(rng, 40, 4)
     e, sc = edges_of(s, 0.7)
-    labels = guarded_labels(40, e, sc, 0.7, linkage="average",
-                            matrix=lambda idx: s[np.ix_(idx, idx)])
+    labels = guarded_labels(
+        40, e, sc, 0.7, linkage="average", matrix=lambda idx: s[np.ix_(idx, idx)]
+    )
     means = mean_similarities(labels, lambda idx: s[np.ix_(idx, idx)])
     weak = weakest_links(e, sc, labels)
     for lab in set(labels[labels >= 0].tolist()):
@@ -164,12 +168,12 @@ def test_mean_and_weakest_link_against_direct_values():
         # weakest link: highest level at which the cluster is still connected
         # by its own pairs
         levels = np.unique(sub[np.triu(sub >= 0.7, k=1)])
-        connected = [v for v in levels
-                     if scipy_components(sub >= v, directed=False)[0] == 1]
+        connected = [v for v in levels if scipy_components(sub >= v, directed=False)[0] == 1]
         assert weak[lab] == pytest.approx(max(connected), abs=1e-6)
 
 
 # -- end to end: a chain of cross-fades between two photos ---------------------
+
 
 def _photo(name: str) -> np.ndarray:
     from skimage import data
@@ -181,8 +185,12 @@ def _photo(name: str) -> np.ndarray:
 
 def _copies(img: np.ndarray) -> list[np.ndarray]:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 50])
-    return [img, cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.convertScaleAbs(img, beta=15),
-            cv2.GaussianBlur(img, (3, 3), 0)]
+    return [
+        img,
+        cv2.imdecode(buf, cv2.IMREAD_COLOR),
+        cv2.convertScaleAbs(img, beta=15),
+        cv2.GaussianBlur(img, (3, 3), 0),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -216,11 +224,13 @@ def test_single_linkage_chains_the_bridge(bridged, tmp_path):
 
 
 @pytest.mark.parametrize("batch_size", [100, 5])
-@pytest.mark.parametrize("guard", [{"linkage": "complete"}, {"linkage": "average"},
-                                   {"max_cluster_size": 6}])
+@pytest.mark.parametrize(
+    "guard", [{"linkage": "complete"}, {"linkage": "average"}, {"max_cluster_size": 6}]
+)
 def test_guards_split_the_bridge(bridged, tmp_path, guard, batch_size):
-    r = Clusteror(bridged, out=tmp_path / "o", progress=False, batch_size=batch_size,
-                  order="name", **guard)()
+    r = Clusteror(
+        bridged, out=tmp_path / "o", progress=False, batch_size=batch_size, order="name", **guard
+    )()
     groups = _groups(r)
     a = {f"a{k}" for k in range(4)}
     b = {f"b{k}" for k in range(4)}
@@ -246,3 +256,55 @@ def test_bad_guard_parameters(bridged, tmp_path):
         Clusteror(bridged, linkage="ward", progress=False)()
     with pytest.raises(ValueError, match="max_cluster_size must be an integer >= 2"):
         Clusteror(bridged, max_cluster_size=1, progress=False)()
+
+
+@pytest.mark.parametrize("batch_size,option", [(100, "full"), (5, "full"), (5, "merge")])
+def test_mean_similarity_equals_the_direct_mean(bridged, tmp_path, batch_size, option):
+    """Per cluster, the mean over all pairs of its members, whether the
+    cluster came from one batch, from a merge, or from folders."""
+    from icas.cluster.methods import extract, similarity_matrix
+
+    src = bridged
+    if option == "merge":
+        src = Clusteror(
+            bridged,
+            batch_size=batch_size,
+            option="dontmerge",
+            order="name",
+            out=tmp_path / "parts",
+            progress=False,
+        )().out_dir
+    r = Clusteror(
+        src, batch_size=batch_size, option=option, order="name", out=tmp_path / "o", progress=False
+    )()
+    assert set(r.mean_similarity) == set(r.clusters)
+    for k, members in r.clusters.items():
+        s = similarity_matrix(extract(members, "imagehash").features)
+        direct = (s.sum() - np.trace(s)) / (len(s) * (len(s) - 1))
+        assert r.mean_similarity[k] == pytest.approx(direct, abs=1e-9)
+
+
+def test_cli_guard_flags(bridged, tmp_path, capsys):
+    from icas.cli import cluster_main
+
+    assert (
+        cluster_main(
+            [
+                str(bridged),
+                "--linkage",
+                "complete",
+                "--max-cluster-size",
+                "6",
+                "--out",
+                str(tmp_path / "o"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "complete linkage, at most 6 per cluster" in out
+    for bad in (["--linkage", "ward"], ["--max-cluster-size", "1"], ["--max-cluster-size", "x"]):
+        with pytest.raises(SystemExit) as e:
+            cluster_main([str(bridged), *bad])
+        assert e.value.code == 2

@@ -107,12 +107,17 @@ def test_sample_numbers_match_direct_counts(seed):
     levels = np.unique(s[np.triu_indices(len(s), 1)])
     for t in [*levels, *rng.uniform(0.3, 1.0, 20), 0.0, 1.0]:
         want = direct_counts(s, t, 1000)
-        got = (stats.pairs_at_least(t), stats.images_clustered(t), stats.clusters(t),
-               stats.estimate(t))
+        got = (
+            stats.pairs_at_least(t),
+            stats.images_clustered(t),
+            stats.clusters(t),
+            stats.estimate(t),
+        )
         assert got == want, t
 
 
 # -- the plot and the picker ---------------------------------------------------
+
 
 @pytest.fixture
 def stats():
@@ -162,7 +167,8 @@ def test_hover_shows_threshold_and_counts(stats):
     from matplotlib.backend_bases import MouseEvent
 
     picker.fig.canvas.callbacks.process(
-        "motion_notify_event", MouseEvent("motion_notify_event", picker.fig.canvas, 1, 1))
+        "motion_notify_event", MouseEvent("motion_notify_event", picker.fig.canvas, 1, 1)
+    )
     assert not picker.note.get_visible() and picker.text == ""
 
 
@@ -181,11 +187,28 @@ def test_click_picks_the_threshold(stats):
 def test_threshold_plot_png_without_screen(tmp_path):
     images = make_demo(tmp_path / "d")
     plot = tmp_path / "plot.png"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY",
-                                                          "MPLBACKEND")}
-    r = subprocess.run([sys.executable, "-m", "icas", str(images), "-q", "--out",
-                        str(tmp_path / "o"), "--threshold", "auto", "--threshold-plot", str(plot)],
-                       capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "icas",
+            str(images),
+            "-q",
+            "--out",
+            str(tmp_path / "o"),
+            "--threshold",
+            "auto",
+            "--threshold-plot",
+            str(plot),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     import cv2
 
@@ -194,13 +217,33 @@ def test_threshold_plot_png_without_screen(tmp_path):
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20  # drawn, not blank
 
 
-def test_pick_without_screen_says_so_and_exits_1(tmp_path):
+@pytest.mark.parametrize("display", [None, "dead"])
+def test_pick_without_screen_says_so_and_exits_1(tmp_path, display):
     images = make_demo(tmp_path / "d")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    r = subprocess.run([sys.executable, "-m", "icas", str(images), "-q", "--out",
-                        str(tmp_path / "o"), "--threshold", "pick"],
-                       capture_output=True, text=True, env=env, timeout=120,
-                       stdin=subprocess.DEVNULL)
+    if display == "dead":  # set, but no X server behind it
+        n = _free_display()
+        if n is None:
+            pytest.skip("no free X display number")
+        env["DISPLAY"] = f":{n}"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "icas",
+            str(images),
+            "-q",
+            "--out",
+            str(tmp_path / "o"),
+            "--threshold",
+            "pick",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs a screen" in lines[0]
@@ -232,8 +275,9 @@ def test_pick_in_process_with_a_simulated_click(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(plt, "show", fake_show)
     images = make_demo(tmp_path / "d")
-    assert cluster_main([str(images), "-q", "--out", str(tmp_path / "o"),
-                         "--threshold", "pick"]) == 0
+    assert (
+        cluster_main([str(images), "-q", "--out", str(tmp_path / "o"), "--threshold", "pick"]) == 0
+    )
     out = capsys.readouterr()
     assert f"picked threshold {clicks[0]:g}" in out.out
     assert f"picked threshold {clicks[0]:.4f}" in out.err
@@ -247,8 +291,9 @@ def test_closing_the_picker_without_a_click_leaves_no_output(tmp_path, monkeypat
     monkeypatch.setattr(picker_mod, "check_screen", lambda: None)
     monkeypatch.setattr(plt, "show", lambda block=True: None)
     images = make_demo(tmp_path / "d")
-    assert cluster_main([str(images), "-q", "--out", str(tmp_path / "o"),
-                         "--threshold", "pick"]) == 1
+    assert (
+        cluster_main([str(images), "-q", "--out", str(tmp_path / "o"), "--threshold", "pick"]) == 1
+    )
     assert "no threshold picked" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
@@ -271,9 +316,11 @@ def _free_display() -> int | None:
 
 
 @pytest.mark.gui
-@pytest.mark.skipif(not sys.platform.startswith("linux") or any(
-    __import__("shutil").which(t) is None for t in ("Xvfb", "xdotool")),
-    reason="needs Xvfb and xdotool (CI installs them)")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux")
+    or any(__import__("shutil").which(t) is None for t in ("Xvfb", "xdotool")),
+    reason="needs Xvfb and xdotool (CI installs them)",
+)
 def test_pick_in_a_real_window(tmp_path):
     """icas-cluster --threshold pick under Xvfb: the window opens, hovering
     shows the note, a click picks the threshold and the run finishes with it."""
@@ -286,21 +333,42 @@ def test_pick_in_a_real_window(tmp_path):
     if n is None:
         pytest.skip("no free X display number")
     images = make_demo(tmp_path / "d")
-    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    xvfb = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     env = {**os.environ, "DISPLAY": f":{n}"}
     env.pop("MPLBACKEND", None)
     run = None
     try:
         time.sleep(1.0)
-        run = subprocess.Popen([sys.executable, "-m", "icas", str(images), "-q", "--out",
-                                str(tmp_path / "o"), "--threshold", "pick"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL)
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "icas",
+                str(images),
+                "-q",
+                "--out",
+                str(tmp_path / "o"),
+                "--threshold",
+                "pick",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         wid = ""
         for _ in range(120):
-            found = subprocess.run(["xdotool", "search", "--name", "^icas: pick a threshold$"],
-                                   env=env, capture_output=True, text=True)
+            found = subprocess.run(
+                ["xdotool", "search", "--name", "^icas: pick a threshold$"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             wid = found.stdout.split()[0] if found.stdout.split() else ""
             if wid or run.poll() is not None:
                 break
@@ -315,8 +383,7 @@ def test_pick_in_a_real_window(tmp_path):
             return int((np.abs(img - (255, 255, 227)).sum(-1) <= 6).sum())
 
         before = yellow()
-        subprocess.run(["xdotool", "mousemove", "--window", wid, "300", "200"], env=env,
-                       check=True)
+        subprocess.run(["xdotool", "mousemove", "--window", wid, "300", "200"], env=env, check=True)
         time.sleep(1.5)
         assert yellow() > before + 500  # the note appeared
         subprocess.run(["xdotool", "click", "1"], env=env, check=True)
@@ -331,6 +398,19 @@ def test_pick_in_a_real_window(tmp_path):
     picked = float(err.split("picked threshold ")[1].split()[0])
     assert 0.0 <= picked <= 1.0
     # The run used the picked threshold: the same as giving it as a number.
-    again = Clusteror(images, threshold=float(out.split("picked threshold ")[1].split(")")[0]),
-                      out=tmp_path / "again", progress=False)()
+    again = Clusteror(
+        images,
+        threshold=float(out.split("picked threshold ")[1].split(")")[0]),
+        out=tmp_path / "again",
+        progress=False,
+    )()
     assert f"{len(again.clusters)} clusters" in out
+
+
+def test_threshold_argument_errors(tmp_path):
+    images = make_demo(tmp_path / "d")
+    with pytest.raises(ValueError, match="threshold must be a number, 'auto' or 'pick'"):
+        Clusteror(images, threshold="best", progress=False)()
+    with pytest.raises(FileNotFoundError, match="folder for the threshold plot does not exist"):
+        Clusteror(images, threshold_plot=tmp_path / "nope" / "p.png", progress=False)()
+    assert not (images.parent / "images_clustered").exists()  # failed before any output

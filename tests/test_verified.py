@@ -12,8 +12,20 @@ from icas.cli import cluster_main
 from icas.cluster import Clusteror
 from icas.cluster.methods import default_candidate_threshold, extract, similarity_matrix
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
-          "immunohistochemistry", "camera", "coins", "moon", "retina", "cell", "page")
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "camera",
+    "coins",
+    "moon",
+    "retina",
+    "cell",
+    "page",
+)
 ORB_T = 0.85
 HASH = {"hash_size": 16}  # 256-bit pHash: crops and shifts push it far below 0.8
 
@@ -42,8 +54,9 @@ def crops(tmp_path_factory) -> Path:
         h, w = img.shape[:2]
         dy, dx = round(h * 0.04), round(w * 0.04)
         crop = cv2.resize(img[dy : h - dy, dx : w - dx], (w, h), interpolation=cv2.INTER_AREA)
-        shift = cv2.warpAffine(img, np.float32([[1, 0, 6], [0, 1, 6]]), (w, h),
-                               borderMode=cv2.BORDER_REFLECT)
+        shift = cv2.warpAffine(
+            img, np.float32([[1, 0, 6], [0, 1, 6]]), (w, h), borderMode=cv2.BORDER_REFLECT
+        )
         for kind, v in (("orig", img), ("crop", crop), ("shift", shift)):
             cv2.imwrite(str(folder / f"{name}-{kind}.png"), v)
     return folder
@@ -71,10 +84,15 @@ def false_pairs(result) -> int:
 
 def test_orb_confirms_the_crops_and_shifts_hashes_miss(crops, tmp_path):
     ih = Clusteror(crops, method="imagehash", out=tmp_path / "ih", progress=False, **HASH)()
-    orb = Clusteror(crops, method="orb", threshold=ORB_T, out=tmp_path / "orb",
-                    progress=False)()
-    both = Clusteror(crops, method="imagehash+orb", threshold=ORB_T, out=tmp_path / "both",
-                     progress=False, **HASH)()
+    orb = Clusteror(crops, method="orb", threshold=ORB_T, out=tmp_path / "orb", progress=False)()
+    both = Clusteror(
+        crops,
+        method="imagehash+orb",
+        threshold=ORB_T,
+        out=tmp_path / "both",
+        progress=False,
+        **HASH,
+    )()
     r_ih, r_orb, r_both = pair_recall(ih), pair_recall(orb), pair_recall(both)
     assert r_ih < 0.3  # the hash breaks on crops and shifts
     assert r_both > 0.8 and r_both >= r_orb - 0.1
@@ -87,8 +105,9 @@ def test_orb_confirms_the_crops_and_shifts_hashes_miss(crops, tmp_path):
 
 
 def test_evidence_equals_the_two_full_matrices(crops, tmp_path):
-    r = Clusteror(crops, method="imagehash+orb", threshold=ORB_T, out=tmp_path / "o",
-                  progress=False, **HASH)()
+    r = Clusteror(
+        crops, method="imagehash+orb", threshold=ORB_T, out=tmp_path / "o", progress=False, **HASH
+    )()
     data = json.loads((r.out_dir / "checkpoints" / "batch_0.json").read_text())
     paths = data["paths"]
     s1 = similarity_matrix(extract(paths, "imagehash", **HASH).features)
@@ -103,27 +122,44 @@ def test_evidence_equals_the_two_full_matrices(crops, tmp_path):
         assert b == pytest.approx(s2[i, j], abs=1e-9)
     confirmed = {(i, j) for (i, j), b in zip(got, ev["second"], strict=True) if b >= ORB_T}
     assert {tuple(e) for e in data["edges"]} == confirmed
-    assert data["scores"] == pytest.approx([s2[i, j] for i, j in map(tuple, data["edges"])],
-                                           abs=1e-6)
+    assert data["scores"] == pytest.approx(
+        [s2[i, j] for i, j in map(tuple, data["edges"])], abs=1e-6
+    )
 
 
 def test_resume_uses_the_checkpointed_evidence(crops, tmp_path, monkeypatch):
-    first = Clusteror(crops, method="imagehash+orb", threshold=ORB_T, out=tmp_path / "o",
-                      progress=False, **HASH)()
+    first = Clusteror(
+        crops, method="imagehash+orb", threshold=ORB_T, out=tmp_path / "o", progress=False, **HASH
+    )()
     from icas.cluster import methods
 
     def no_orb(*args, **kwargs):
         raise AssertionError("ORB was computed again")
 
     monkeypatch.setattr(methods, "pair_similarities", no_orb)
-    again = Clusteror(crops, method="imagehash+orb", threshold=ORB_T, out=tmp_path / "o",
-                      progress=False, resume=True, **HASH)()
+    again = Clusteror(
+        crops,
+        method="imagehash+orb",
+        threshold=ORB_T,
+        out=tmp_path / "o",
+        progress=False,
+        resume=True,
+        **HASH,
+    )()
     assert again.labels == first.labels
 
 
 def test_batches_merge_with_the_verified_method(crops, tmp_path):
-    r = Clusteror(crops, method="imagehash+orb", threshold=ORB_T, batch_size=10, order="name",
-                  out=tmp_path / "o", progress=False, **HASH)()
+    r = Clusteror(
+        crops,
+        method="imagehash+orb",
+        threshold=ORB_T,
+        batch_size=10,
+        order="name",
+        out=tmp_path / "o",
+        progress=False,
+        **HASH,
+    )()
     assert len(set(r.batches.values())) > 2
     # Photos split over batches are joined again through their representatives.
     assert pair_recall(r) > 0.7
@@ -140,22 +176,44 @@ def test_parameters_go_to_their_method(crops):
         extract(paths, "imagehash+orb", num_perm=64)
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    ({"method": "imagehash+imagehash"}, ValueError, "two different methods"),
-    ({"method": "imagehash+sift"}, ValueError, "method must be one of"),
-    ({"method": "imagehash+orb", "candidate_threshold": 1.5}, ValueError,
-     r"candidate_threshold must be in \[0.0, 1.0\]"),
-    ({"method": "orb", "candidate_threshold": 0.5}, ValueError, "verified methods only"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"method": "imagehash+imagehash"}, ValueError, "two different methods"),
+        ({"method": "imagehash+sift"}, ValueError, "method must be one of"),
+        (
+            {"method": "imagehash+orb", "candidate_threshold": 1.5},
+            ValueError,
+            r"candidate_threshold must be in \[0.0, 1.0\]",
+        ),
+        ({"method": "orb", "candidate_threshold": 0.5}, ValueError, "verified methods only"),
+    ],
+)
 def test_bad_verified_parameters(crops, kwargs, error, message):
     with pytest.raises(error, match=message):
         Clusteror(crops, progress=False, **kwargs)()
 
 
 def test_cli_verified_method(crops, tmp_path, capsys):
-    assert cluster_main([str(crops), "--method", "imagehash+orb", "--hash-size", "16",
-                         "--candidate-threshold", "0.55", "--threshold", str(ORB_T),
-                         "--out", str(tmp_path / "o"), "-q"]) == 0
+    assert (
+        cluster_main(
+            [
+                str(crops),
+                "--method",
+                "imagehash+orb",
+                "--hash-size",
+                "16",
+                "--candidate-threshold",
+                "0.55",
+                "--threshold",
+                str(ORB_T),
+                "--out",
+                str(tmp_path / "o"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "method imagehash+orb" in capsys.readouterr().out
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["candidate_threshold"] == 0.55 and summary["method"] == "imagehash+orb"

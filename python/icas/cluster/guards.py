@@ -59,8 +59,9 @@ def relabel(parts: np.ndarray) -> np.ndarray:
     parts = np.asarray(parts, dtype=np.int64).reshape(-1)
     if not len(parts):
         return np.full(0, -1, dtype=np.int64)
-    _, first, inverse, counts = np.unique(parts, return_index=True, return_inverse=True,
-                                          return_counts=True)
+    _, first, inverse, counts = np.unique(
+        parts, return_index=True, return_inverse=True, return_counts=True
+    )
     big = np.flatnonzero(counts >= 2)
     label_of = np.full(len(counts), -1, dtype=np.int64)
     label_of[big[np.argsort(first[big], kind="stable")]] = np.arange(len(big))
@@ -123,8 +124,14 @@ def _linkage_tree(sim: np.ndarray, method: str) -> np.ndarray:
     return linkage(squareform(d, checks=False), method=method)
 
 
-def cut_tree(z: np.ndarray, k: int, *, max_height: float = np.inf,
-             max_size: int | None = None, weights: np.ndarray | None = None) -> np.ndarray:
+def cut_tree(
+    z: np.ndarray,
+    k: int,
+    *,
+    max_height: float = np.inf,
+    max_size: int | None = None,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Parts (k,) of a dendrogram (scipy's Z layout): subtrees joined at
     height <= max_height and holding at most max_size leaves (or total leaf
     weight); a join refused for its size also refuses every join at the same
@@ -170,11 +177,18 @@ def cut_tree(z: np.ndarray, k: int, *, max_height: float = np.inf,
     return parts
 
 
-def guarded_labels(n: int, edges: np.ndarray, scores: np.ndarray, threshold: float, *,
-                   linkage: str = "single", max_size: int | None = None,
-                   matrix: Callable[[np.ndarray], np.ndarray] | None = None,
-                   components: np.ndarray | None = None,
-                   weights: np.ndarray | None = None) -> np.ndarray:
+def guarded_labels(
+    n: int,
+    edges: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    linkage: str = "single",
+    max_size: int | None = None,
+    matrix: Callable[[np.ndarray], np.ndarray] | None = None,
+    components: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Cluster labels (n,) int64 (0.., -1 for outliers) of n items linked by
     pairs >= threshold, with the guards of this module.
 
@@ -236,8 +250,11 @@ def guarded_labels(n: int, edges: np.ndarray, scores: np.ndarray, threshold: flo
             sub = cut_tree(tree, k, max_size=max_size, weights=mw)
         else:
             # Average/complete on pieces of at most LINKAGE_LIMIT images.
-            pieces = (cut_tree(tree, k, max_size=LINKAGE_LIMIT) if k > LINKAGE_LIMIT
-                      else np.zeros(k, dtype=np.int64))
+            pieces = (
+                cut_tree(tree, k, max_size=LINKAGE_LIMIT)
+                if k > LINKAGE_LIMIT
+                else np.zeros(k, dtype=np.int64)
+            )
             sub = np.empty(k, dtype=np.int64)
             base = 0
             for p in np.unique(pieces):
@@ -247,8 +264,13 @@ def guarded_labels(n: int, edges: np.ndarray, scores: np.ndarray, threshold: flo
                     base += 1
                     continue
                 z = _linkage_tree(np.asarray(matrix(members[idx]), dtype=np.float64), linkage)
-                got = cut_tree(z, len(idx), max_height=1.0 - threshold + 1e-9, max_size=max_size,
-                               weights=None if mw is None else mw[idx])
+                got = cut_tree(
+                    z,
+                    len(idx),
+                    max_height=1.0 - threshold + 1e-9,
+                    max_size=max_size,
+                    weights=None if mw is None else mw[idx],
+                )
                 sub[idx] = got + base
                 base += int(got.max()) + 1
         parts[members] = sub + next_part

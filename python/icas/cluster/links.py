@@ -50,8 +50,9 @@ def weakest_links(edges: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> 
     return out
 
 
-def mean_similarities(labels: np.ndarray, matrix: Callable[[np.ndarray], np.ndarray], *,
-                      sample: int = MEAN_SAMPLE) -> dict[int, float]:
+def mean_similarities(
+    labels: np.ndarray, matrix: Callable[[np.ndarray], np.ndarray], *, sample: int = MEAN_SAMPLE
+) -> dict[int, float]:
     """Mean similarity over all pairs of members of each cluster, compared or
     not: a chained cluster of unrelated images has a low mean even when each
     of its links is strong.

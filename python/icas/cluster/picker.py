@@ -64,19 +64,27 @@ def check_screen() -> None:
     (on Linux it checks that ``DISPLAY``/``WAYLAND_DISPLAY`` lead to a
     server) and falls back to the non-interactive Agg otherwise."""
     _matplotlib()
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
         raise NoScreenError(_no_screen("DISPLAY is not set"))
     import matplotlib.pyplot as plt
 
     backend = str(plt.get_backend()).lower()
     if backend not in _interactive_backends():
-        raise NoScreenError(_no_screen(f"matplotlib backend {backend!r} cannot open a window"))
+        raise NoScreenError(
+            _no_screen(
+                f"matplotlib backend {backend!r}: no reachable display or no GUI toolkit such as "
+                "tkinter"
+            )
+        )
 
 
 def _no_screen(why: str) -> str:
-    return (f"--threshold pick needs a screen ({why}); give a number or 'auto' "
-            "(--threshold-plot FILE.png saves the plot to choose from)")
+    return (
+        f"--threshold pick needs a screen ({why}); give a number or 'auto' "
+        "(--threshold-plot FILE.png saves the plot to choose from)"
+    )
 
 
 def _curve(stats: SampleSimilarities) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +97,7 @@ def _curve(stats: SampleSimilarities) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float64), stats.pairs[x - 1]
 
 
-def draw(fig, stats: SampleSimilarities, *, threshold: float | None = None,
-         histogram: bool = True):
+def draw(fig, stats: SampleSimilarities, *, threshold: float | None = None, histogram: bool = True):
     """Draw the plot into a matplotlib figure; returns the curve's axes."""
     low, high = stats.range
     marks = {"auto": stats.auto(), "default": default_threshold(stats.method)}
@@ -104,8 +111,10 @@ def draw(fig, stats: SampleSimilarities, *, threshold: float | None = None,
         ax.set_xscale("log")
         ax.set_xlim(1, max(2.0, x[-1]))
     ax.set_ylim(low, high)
-    ax.set_xlabel(f"pairs at least that similar (of {len(stats.pairs):,} pairs, "
-                  f"{stats.n_sample:,} of {stats.n_total:,} images)")
+    ax.set_xlabel(
+        f"pairs at least that similar (of {len(stats.pairs):,} pairs, "
+        f"{stats.n_sample:,} of {stats.n_total:,} images)"
+    )
     ax.set_ylabel(f"threshold ({stats.method} similarity)")
     ax.grid(True, which="both", alpha=0.3)
     styles = {"auto": ("C2", "--"), "default": ("C7", ":"), "threshold": ("C3", "-")}
@@ -132,11 +141,13 @@ def draw(fig, stats: SampleSimilarities, *, threshold: float | None = None,
 
 def describe(stats: SampleSimilarities, t: float) -> str:
     """The hover text for threshold t."""
-    return (f"threshold {t:.3f}\n"
-            f"{stats.pairs_at_least(t):,} pairs >= it\n"
-            f"~{stats.estimate(t):,} of {stats.n_total:,} images clustered\n"
-            f"({stats.images_clustered(t)} of {stats.n_sample} sampled, "
-            f"{stats.clusters(t)} clusters)")
+    return (
+        f"threshold {t:.3f}\n"
+        f"{stats.pairs_at_least(t):,} pairs >= it\n"
+        f"~{stats.estimate(t):,} of {stats.n_total:,} images clustered\n"
+        f"({stats.images_clustered(t)} of {stats.n_sample} sampled, "
+        f"{stats.clusters(t)} clusters)"
+    )
 
 
 def save_plot(stats: SampleSimilarities, path, *, threshold: float | None = None) -> Path:
@@ -185,13 +196,22 @@ class ThresholdPicker:
         self.ax = draw(fig, stats, histogram=True)
         self.line = self.ax.axhline(stats.range[1], color="C3", lw=1, visible=False)
         self.note = self.ax.annotate(
-            "", xy=(0, 0), xycoords="axes fraction", xytext=(0.98, 0.98),
-            textcoords="axes fraction", ha="right", va="top", fontsize="small",
-            bbox={"boxstyle": "round", "fc": "lightyellow", "alpha": 0.9}, visible=False)
-        self.ax.set_title("hover to see a threshold's effect; click to pick it",
-                          fontsize="small")
-        self._ids = [fig.canvas.mpl_connect("motion_notify_event", self.on_move),
-                     fig.canvas.mpl_connect("button_press_event", self.on_click)]
+            "",
+            xy=(0, 0),
+            xycoords="axes fraction",
+            xytext=(0.98, 0.98),
+            textcoords="axes fraction",
+            ha="right",
+            va="top",
+            fontsize="small",
+            bbox={"boxstyle": "round", "fc": "lightyellow", "alpha": 0.9},
+            visible=False,
+        )
+        self.ax.set_title("hover to see a threshold's effect; click to pick it", fontsize="small")
+        self._ids = [
+            fig.canvas.mpl_connect("motion_notify_event", self.on_move),
+            fig.canvas.mpl_connect("button_press_event", self.on_click),
+        ]
 
     def threshold_at(self, event) -> float | None:
         """The threshold under the mouse (its height), or None off the axes."""
@@ -243,6 +263,8 @@ def pick_threshold(stats: SampleSimilarities) -> float:
     plt.show(block=True)
     plt.close(fig)
     if picker.picked is None:
-        raise RuntimeError("no threshold picked (the window was closed); give --threshold "
-                           "NUMBER or --threshold auto")
+        raise RuntimeError(
+            "no threshold picked (the window was closed); give --threshold "
+            "NUMBER or --threshold auto"
+        )
     return picker.picked

@@ -496,19 +496,34 @@ class Clusteror:
         return labels, batch_of, reps, weak, means
 
     def _node_pairs(self, results: list[_Batch], threshold: float, offsets: np.ndarray):
-        """Features, item ids and compared pairs (in node order) of the merge
-        nodes: representatives and outliers of every batch. Single linkage
-        compares nodes of different batches only; a stricter linkage compares
-        all of them (two clusters one batch kept apart may belong together
-        when seen as units)."""
+        """Features, item ids, batch of each node, and the compared pairs (in
+        node order) of the merge nodes: representatives and outliers of every
+        batch. Nodes of one batch are never compared: that batch's clustering
+        already kept them apart."""
         with_nodes = [k for k, b in enumerate(results) if b.features is not None and len(b.nodes)]
-        if not with_nodes or (len(with_nodes) < 2 and self.linkage == "single"):
-            return None, np.empty(0, np.int64), np.empty((0, 2), np.int64), np.empty(0, np.float32)
+        if len(with_nodes) < 2:
+            return (None, np.empty(0, np.int64), np.empty(0, np.int64),
+                    np.empty((0, 2), np.int64), np.empty(0, np.float32))
         fs = type(results[with_nodes[0]].features).concat([results[k].features for k in with_nodes])
         node_ids = np.concatenate([results[k].nodes + offsets[k] for k in with_nodes])
         groups = np.concatenate([np.full(len(results[k].nodes), k) for k in with_nodes])
-        e, s, _ = self._pairs(fs, threshold, groups=groups if self.linkage == "single" else None)
-        return fs, node_ids, e, s
+        e, s, _ = self._pairs(fs, threshold, groups=groups)
+        return fs, node_ids, groups, e, s
+
+    def _node_matrix(self, fs, groups: np.ndarray):
+        """Similarities of merge nodes for a stricter linkage: two nodes of one
+        batch count as the least similar possible (a cannot-link), so the
+        merge never joins what a batch kept apart."""
+        low = threshold_range(self.method)[0]
+
+        def matrix(idx):
+            m = similarity_matrix(fs.take(idx), n_threads=self.num_of_threads)
+            g = groups[idx]
+            m[g[:, None] == g[None, :]] = low
+            np.fill_diagonal(m, threshold_range(self.method)[1])
+            return m
+
+        return matrix
 
     def _merge(self, results: list[_Batch], threshold: float):
         """Chain batch clusters through their representatives; outliers of
@@ -524,10 +539,10 @@ class Clusteror:
         paths (to be measured)."""
         offsets = np.cumsum([0] + [len(b.paths) for b in results])
         n = int(offsets[-1])
-        fs, node_ids, e, s = self._node_pairs(results, threshold, offsets)
+        fs, node_ids, groups, e, s = self._node_pairs(results, threshold, offsets)
         if fs is not None and self.linkage != "single":
             nl = guards.guarded_labels(len(fs), e, s, threshold, linkage=self.linkage,
-                                       matrix=self._matrix(fs))
+                                       matrix=self._node_matrix(fs, groups))
             e, s = _internal(e, s, nl)
         edges = np.concatenate([*(b.edges + offsets[k] for k, b in enumerate(results)),
                                 node_ids[e].reshape(-1, 2)])
@@ -546,7 +561,7 @@ class Clusteror:
         weakest link."""
         offsets = np.cumsum([0] + [len(b.paths) for b in results])
         n = int(offsets[-1])
-        fs, node_ids, e, s = self._node_pairs(results, threshold, offsets)
+        fs, node_ids, groups, e, s = self._node_pairs(results, threshold, offsets)
         # part of every item: its batch cluster's node, or its own
         unit = np.arange(n, dtype=np.int64)
         for k, b in enumerate(results):
@@ -560,8 +575,8 @@ class Clusteror:
         if fs is not None:
             weights = np.bincount(unit, minlength=n)[node_ids]
             nl = guards.guarded_labels(len(fs), e, s, threshold, linkage=self.linkage,
-                                       max_size=self._max_size, matrix=self._matrix(fs),
-                                       weights=weights)
+                                       max_size=self._max_size,
+                                       matrix=self._node_matrix(fs, groups), weights=weights)
             e, s = _internal(e, s, nl)
             joined = nl >= 0
             node_part = np.where(joined, n + nl, node_ids)

@@ -121,7 +121,9 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
                  "similarity on the cluster's maximum spanning tree (the chain breaks there "
                  "first); <b>mean similarity</b>: over all pairs of its images. "
                  "<span class='weak'>Orange</span>: a weakest link within 0.02 of the threshold "
-                 "or a mean below it, a sign of chaining worth a look.</p>")
+                 "or a mean below it, a sign of chaining worth a look (to split such clusters, "
+                 "run again with <code>--linkage complete</code> or <code>average</code>, or "
+                 "<code>--max-cluster-size N</code>).</p>")
     # Biggest clusters first: a run-away chained cluster is what to check first.
     order = sorted(clusters, key=lambda k: (-len(clusters[k]), k))
     for rank, k in enumerate(order):

@@ -130,8 +130,9 @@ class SampleSimilarities:
             parent[rb] = ra
             size[ra] += size[rb]
             counts.append(clusters)
-        return cls(method, int(n_total), n, pairs, best, heights,
-                   np.asarray(counts, dtype=np.int64))
+        return cls(
+            method, int(n_total), n, pairs, best, heights, np.asarray(counts, dtype=np.int64)
+        )
 
     def pairs_at_least(self, t: float) -> int:
         """Sample pairs with similarity >= t."""
@@ -168,5 +169,6 @@ class SampleSimilarities:
 
 def sample_similarities(fs, method: str, n_total: int, *, n_threads=None) -> SampleSimilarities:
     """The :class:`SampleSimilarities` of a sample's features."""
-    return SampleSimilarities.from_matrix(similarity_matrix(fs, n_threads=n_threads), method,
-                                          n_total)
+    return SampleSimilarities.from_matrix(
+        similarity_matrix(fs, n_threads=n_threads), method, n_total
+    )

@@ -21,8 +21,8 @@ from icas import _validate
 from icas.cluster.methods import (
     Extracted,
     FeatureSet,
-    pair_similarities,
     default_candidate_threshold,
+    pair_similarities,
     pairs,
     similarity_matrix,
     threshold_range,
@@ -45,14 +45,15 @@ class PairedFeatures:
         return len(self.first)
 
     def take(self, idx) -> PairedFeatures:
-        return PairedFeatures(self.first.take(idx), self.second.take(idx),
-                              self.candidate_threshold)
+        return PairedFeatures(self.first.take(idx), self.second.take(idx), self.candidate_threshold)
 
     @staticmethod
     def concat(sets: list[PairedFeatures]) -> PairedFeatures:
-        return PairedFeatures(FeatureSet.concat([s.first for s in sets]),
-                              FeatureSet.concat([s.second for s in sets]),
-                              sets[0].candidate_threshold)
+        return PairedFeatures(
+            FeatureSet.concat([s.first for s in sets]),
+            FeatureSet.concat([s.second for s in sets]),
+            sets[0].candidate_threshold,
+        )
 
 
 @dataclass
@@ -79,15 +80,19 @@ class Evidence:
         self.second = self._second64.astype(np.float32)
 
     def to_json(self) -> dict:
-        return {"candidates": self.candidates.tolist(),
-                "first": [float(x) for x in self.first],
-                "second": [float(x) for x in self._second64]}
+        return {
+            "candidates": self.candidates.tolist(),
+            "first": [float(x) for x in self.first],
+            "second": [float(x) for x in self._second64],
+        }
 
     @staticmethod
     def from_json(data: dict) -> Evidence:
-        return Evidence(np.asarray(data["candidates"], dtype=np.int64).reshape(-1, 2),
-                        np.asarray(data["first"], dtype=np.float32),
-                        np.asarray(data["second"], dtype=np.float64))
+        return Evidence(
+            np.asarray(data["candidates"], dtype=np.int64).reshape(-1, 2),
+            np.asarray(data["first"], dtype=np.float32),
+            np.asarray(data["second"], dtype=np.float64),
+        )
 
 
 def check_candidate_threshold(first: str, value, params: dict | None = None) -> float:
@@ -99,8 +104,9 @@ def check_candidate_threshold(first: str, value, params: dict | None = None) -> 
     return _validate.threshold(value, name="candidate_threshold", low=lo, high=hi)
 
 
-def verified_pairs(pf: PairedFeatures, threshold: float | None = None, *, groups=None,
-                   n_threads=None) -> Evidence:
+def verified_pairs(
+    pf: PairedFeatures, threshold: float | None = None, *, groups=None, n_threads=None
+) -> Evidence:
     """Candidates (first method >= candidate threshold) with both scores.
 
     ``threshold`` is not used to filter here: call :meth:`Evidence.confirmed`.
@@ -139,23 +145,34 @@ def split_params(first: str, second: str, params: dict) -> tuple[dict, dict]:
     unknown = sorted(set(params) - set(a) - set(b))
     if unknown:
         accepted = ", ".join([*_DEFAULTS[first], *_DEFAULTS[second]]) or "none"
-        raise TypeError(f"unexpected parameter(s) {', '.join(unknown)} for method "
-                        f"{first}+{second} (accepted: {accepted})")
+        raise TypeError(
+            f"unexpected parameter(s) {', '.join(unknown)} for method "
+            f"{first}+{second} (accepted: {accepted})"
+        )
     return a, b
 
 
-def extract_pair(paths: list[str], first: str, second: str, *, size=None, scale=None,
-                 n_threads=None, progress=False, candidate_threshold=None,
-                 **params) -> Extracted:
+def extract_pair(
+    paths: list[str],
+    first: str,
+    second: str,
+    *,
+    size=None,
+    scale=None,
+    n_threads=None,
+    progress=False,
+    candidate_threshold=None,
+    **params,
+) -> Extracted:
     """Features of both methods for the images both could read."""
     from icas.cluster.methods import extract
 
     pa, pb = split_params(first, second, params)
     loose = check_candidate_threshold(first, candidate_threshold, pa)
-    a = extract(paths, first, size=size, scale=scale, n_threads=n_threads, progress=progress,
-                **pa)
-    b = extract(a.paths, second, size=size, scale=scale, n_threads=n_threads,
-                progress=progress, **pb)
+    a = extract(paths, first, size=size, scale=scale, n_threads=n_threads, progress=progress, **pa)
+    b = extract(
+        a.paths, second, size=size, scale=scale, n_threads=n_threads, progress=progress, **pb
+    )
     skipped = a.skipped + b.skipped
     if len(b.paths) != len(a.paths):  # read by the first reader, not by the second
         ok = set(b.paths)
