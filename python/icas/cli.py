@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from icas import __version__
 from icas.cluster.methods import CANDIDATE_THRESHOLDS, DEFAULT_THRESHOLDS, METHODS, check_method
 
 log = logging.getLogger("icas")
@@ -46,6 +47,7 @@ def _cluster_parser() -> argparse.ArgumentParser:
         description="Sort a folder of images into folders of similar images "
         "(results/cluster_<k>/, results/outliers/, clusters.csv).",
     )
+    p.add_argument("--version", action="version", version=f"icas {__version__}")
     p.add_argument("folder", nargs="?", type=Path, help="folder of images")
     p.add_argument("--demo", nargs="?", const=Path("icas-demo"), type=Path, metavar="DIR",
                    help="make a small mixed dataset in DIR (default ./icas-demo) and cluster it")

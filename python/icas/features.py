@@ -439,18 +439,19 @@ _ASSEMBLE = {
 
 
 def _workers(n_threads) -> int:
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        cores = max(1, os.cpu_count() or 1)
     k = _validate.threads(n_threads)
     if k == 0:
         env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-        if env.isdigit() and int(env) > 0:
-            return int(env)
-        k = -1
-    if k == -1:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return max(1, os.cpu_count() or 1)
-    return k
+        k = int(env) if env.isdigit() and int(env) > 0 else cores
+    elif k == -1:
+        k = cores
+    # At most 4 per core, as the kernels: more only costs memory (a thread
+    # count in the thousands could not even be started).
+    return min(k, 4 * cores)
 
 
 def _blas_single_thread():

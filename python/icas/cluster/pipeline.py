@@ -125,24 +125,30 @@ def _relative(paths, src: Path) -> list[str]:
     return [Path(p).relative_to(src).as_posix() for p in paths]
 
 
-def _absolute(items, src: Path) -> list[str] | None:
-    """Plan items back to paths under src; None unless every item is a plain
-    relative path inside src (a plan is a file anyone could have edited: it
-    must not name files elsewhere, which a move would then take)."""
-    if not isinstance(items, list) or not items:
+def _bad_plan(out: Path, why: str) -> output.OutputError:
+    return output.OutputError(
+        f"{checkpoint.plan_path(out)}: {why}; refusing to resume from it "
+        "(delete it to list the input folder afresh)"
+    )
+
+
+def _absolute(items, src: Path, out: Path) -> list[str] | None:
+    """Plan items back to paths under src (None without a plan). A plan is a
+    file anyone could have edited: one naming anything but a plain relative
+    path inside src (which a move would then take) is refused."""
+    if items is None:
         return None
-    out = []
+    if not isinstance(items, list) or not items:
+        raise _bad_plan(out, "not a list of files")
+    paths = []
     for rel in items:
-        if not isinstance(rel, str):
-            return None
-        pure = PurePosixPath(rel)
-        if rel in ("", ".") or pure.is_absolute() or ".." in pure.parts:
-            return None
-        path = src / rel
-        if not inside(path, src):  # (e.g. a drive or backslashes on Windows)
-            return None
-        out.append(str(path))
-    return out
+        pure = PurePosixPath(rel) if isinstance(rel, str) else None
+        path = src / rel if pure is not None else None
+        if (pure is None or rel in ("", ".") or pure.is_absolute() or ".." in pure.parts
+                or not inside(path, src)):  # (the last: drives, backslashes on Windows)
+            raise _bad_plan(out, f"names {rel!r}, which is not a file inside {src}")
+        paths.append(str(path))
+    return paths
 
 
 # Merge-mode plans are flat lists of "batch/cluster/relative path" rows
@@ -153,17 +159,17 @@ def _flatten(parsed, src: Path) -> list[str]:
             for k, members in [*enumerate(clusters), (-1, outliers)] for p in members]
 
 
-def _unflatten(flat, src: Path):
-    """The batches of a merge plan, or None if it is missing or invalid."""
-    if not isinstance(flat, list) or not all(isinstance(r, str) for r in flat):
+def _unflatten(flat, src: Path, out: Path):
+    """The batches of a merge plan (None without a plan)."""
+    if flat is None or flat == []:
         return None
+    if not isinstance(flat, list):
+        raise _bad_plan(out, "not a list of batch/cluster/file rows")
     try:
         rows = [(int(b), int(k), rel) for b, k, rel in (r.split("/", 2) for r in flat)]
-    except ValueError:
-        return None
-    paths = _absolute([rel for _, _, rel in rows], src)
-    if paths is None:
-        return None
+    except (ValueError, TypeError, AttributeError):
+        raise _bad_plan(out, "not a list of batch/cluster/file rows") from None
+    paths = _absolute([rel for _, _, rel in rows], src, out)
     batches: dict[int, tuple[dict[int, list[Path]], list[Path]]] = {}
     for (b, k, _), p in zip(rows, paths, strict=True):
         clusters, outliers = batches.setdefault(b, ({}, []))
@@ -305,7 +311,7 @@ class Clusteror:
         timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
         return res
 
-    def _load_plan(self, out: Path, key: dict, src: Path):
+    def _load_plan(self, out: Path, key: dict):
         """On resume, the file list of the interrupted run (see
         :func:`checkpoint.save_plan`); None when there is none to use."""
         if not self.resume:
@@ -436,9 +442,10 @@ class Clusteror:
         if self.option == "merge":
             return self._merge_folder(src, threshold, rule, timings, t0)
         out = Path(self.out) if self.out else output.default_out(src)
-        plan_key = {"input": str(src.resolve()), "option": self.option,
-                    "recursive": self.recursive, "order": self.order}
-        ordered = _absolute(self._load_plan(out, plan_key, src), src)
+        # (a resumed run continues the interrupted run's list, whatever the
+        # listing options are now)
+        plan_key = {"input": str(src.resolve()), "option": self.option}
+        ordered = _absolute(self._load_plan(out, plan_key), src, out)
         if ordered is None:
             files = _batches.list_files(src, recursive=self.recursive)
             if not files:
@@ -642,7 +649,7 @@ class Clusteror:
         """option='merge': merge an existing folder of batch folders."""
         out = Path(self.out) if self.out else src.with_name(src.resolve().name + "_merged")
         plan_key = {"input": str(src.resolve()), "option": self.option}
-        planned = _unflatten(self._load_plan(out, plan_key, src), src)
+        planned = _unflatten(self._load_plan(out, plan_key), src, out)
         parsed = planned if planned is not None else _batches.read_batch_folders(src)
         fresh = not (out.exists() and any(out.iterdir()))
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
