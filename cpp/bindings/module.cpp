@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
     icas::bind::register_hamming(m);
     icas::bind::register_minhash(m);
     icas::bind::register_ssim(m);
+    icas::bind::register_mih(m);
 }

@@ -9,4 +9,5 @@ void register_tm(pybind11::module_& m);
 void register_hamming(pybind11::module_& m);
 void register_minhash(pybind11::module_& m);
 void register_ssim(pybind11::module_& m);
+void register_mih(pybind11::module_& m);
 }  // namespace icas::bind
