@@ -130,8 +130,6 @@ void register_mih(py::module_& m) {
           py::arg("threshold"), py::arg("groups").noconvert() = py::none(),
           py::arg("n_threads") = 0, py::arg("substrings") = 0,
           "hamming_components by multi-index hashing.");
-    m.def("minhash_lsh_collision_probability", &minhash_lsh_collision_probability, py::arg("s"),
-          py::arg("bands"), py::arg("rows"), "1 - (1 - s^rows)^bands.");
     register_slot_type<uint64_t>(m);
     register_slot_type<uint32_t>(m);
 }

@@ -40,7 +40,7 @@ Edges edges_from_hits(std::vector<std::vector<Hit>>& chunks, int64_t n, const Sc
     Edges e;
     e.ij.resize(static_cast<size_t>(2 * m));
     e.score.resize(static_cast<size_t>(m));
-#pragma omp parallel for schedule(dynamic, 1024) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1024) num_threads(threads) if (m >= (1 << 16))
     for (int64_t i = 0; i < n; ++i) {
         const int64_t b = start[i], f = start[i + 1];
         if (f - b > 1) std::sort(row.begin() + b, row.begin() + f);

@@ -148,6 +148,9 @@ std::vector<uint32_t> masks_within(int len, int64_t r) {
     return out;
 }
 
+// Building a table runs in parallel from this many codes on.
+constexpr int64_t kParallelBuild = int64_t{1} << 18;
+
 struct Table {
     std::vector<uint32_t> key;   // (n,) substring value of each code
     std::vector<uint32_t> off;   // (2^len + 1,) start of each value's bucket
@@ -159,7 +162,7 @@ void build_table(const uint8_t* codes, int64_t n, int64_t n_bytes, const Sub& s,
                  Table& tb) {
     tb.key.resize(static_cast<size_t>(n));
     uint32_t* key = tb.key.data();
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= kParallelBuild)
     for (int64_t i = 0; i < n; ++i) key[i] = value_of(codes + i * n_bytes, n_bytes, s);
     if (s.scan) {  // scanned, not probed
         tb.ids.clear();
@@ -179,7 +182,7 @@ void build_table(const uint8_t* codes, int64_t n, int64_t n_bytes, const Sub& s,
         tb.codes.resize(static_cast<size_t>(n * n_bytes));
         uint8_t* dst = tb.codes.data();
         const uint32_t* ids = tb.ids.data();
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= kParallelBuild)
         for (int64_t p = 0; p < n; ++p)
             std::memcpy(dst + p * n_bytes, codes + static_cast<int64_t>(ids[p]) * n_bytes,
                         static_cast<size_t>(n_bytes));
@@ -372,6 +375,40 @@ ICAS_CLONES void query_components(const Query& c, int64_t q0, int64_t q1, const 
     });
 }
 
+// Cost-model time of the index with m substrings (see mih_plan); `queries`,
+// if given, receives the part spent in queries (the part run in parallel).
+double index_seconds(int64_t n, int64_t bits, int64_t R, int64_t m, double* queries = nullptr) {
+    const double nn = static_cast<double>(n);
+    const int64_t n_bytes = (bits + 7) / 8;
+    const double entry = n_bytes <= kInlineBytes
+                             ? kEntryInline + kEntryInlinePerWord * static_cast<double>(n_bytes / 8)
+                             : kEntryFar;
+    const int64_t L = bits / m, extra = bits % m, q = R / m, a = R % m;
+    // Substrings by (length, radius): the long ones come first, as do those
+    // of radius q.
+    const int64_t long_q = std::min(extra, a + 1), short_q = a + 1 - long_q;
+    const int64_t long_q1 = extra - long_q, short_q1 = m - extra - short_q;
+    double query = 0.0, build = 0.0;
+    const auto add = [&](int64_t count, int64_t len, int64_t r) {
+        if (count == 0 || r < 0) return;
+        const double probes = ball(len, r);
+        const double buckets = std::ldexp(1.0, static_cast<int>(len));
+        const double k = static_cast<double>(count);
+        if (r >= len || probes > 0.5 * nn) {  // scanned, as in layout()
+            query += k * nn * nn / 2.0 * (kScan + probes / buckets * kEntryFar);
+        } else {
+            query += k * nn * (probes * kProbe + nn * probes / buckets * entry);
+            build += k * (nn * kBuildPerCode + buckets * kBuildPerBucket);
+        }
+    };
+    add(long_q, L + 1, q);
+    add(short_q, L, q);
+    add(long_q1, L + 1, q - 1);
+    add(short_q1, L, q - 1);
+    if (queries != nullptr) *queries = query;
+    return query + build;
+}
+
 // ---- drivers ----------------------------------------------------------------------
 
 void check_args(int64_t n, int64_t n_bytes) {
@@ -399,7 +436,16 @@ int64_t choose_substrings(int64_t n, int64_t bits, int64_t R, int64_t substrings
     return substrings;
 }
 
-int threads_for(int64_t n, int n_threads) { return n < 2048 ? 1 : resolve_threads(n_threads); }
+// One thread when the model expects the queries of a table to take less
+// than a millisecond: a parallel region per table costs more than that on a
+// busy machine.
+int threads_for(int64_t n, int64_t bits, int64_t R, int64_t m, int n_threads) {
+    constexpr double kMinParallelSeconds = 1e-3;
+    double queries = 0.0;
+    index_seconds(n, bits, R, m, &queries);
+    const double tables = static_cast<double>(std::min(m, R + 1));
+    return queries / tables < kMinParallelSeconds ? 1 : resolve_threads(n_threads);
+}
 
 int thread_id() {
 #ifdef ICAS_HAVE_OPENMP
@@ -425,42 +471,16 @@ MihPlan mih_plan(int64_t n, int64_t bits, int64_t max_d) {
     const double nn = static_cast<double>(n);
     p.brute_seconds = nn * (nn - 1.0) / 2.0 * (bits == 64 ? kPair64 : kPair);
     if (max_d < 0) return p;
-    const int64_t n_bytes = (bits + 7) / 8;
-    const double entry = n_bytes <= kInlineBytes
-                             ? kEntryInline + kEntryInlinePerWord * static_cast<double>(n_bytes / 8)
-                             : kEntryFar;
     const int64_t s_max = mih_max_substring_bits(n);
     const int64_t lo = (bits + s_max - 1) / s_max;
     const int64_t hi = std::min<int64_t>(bits, lo + 65536);
     double best = std::numeric_limits<double>::infinity();
     for (int64_t m = lo; m <= hi; ++m) {
-        const int64_t L = bits / m, extra = bits % m, q = max_d / m, a = max_d % m;
-        // Substrings by (length, radius): the long ones come first, as do
-        // those of radius q.
-        const int64_t long_q = std::min(extra, a + 1), short_q = a + 1 - long_q;
-        const int64_t long_q1 = extra - long_q, short_q1 = m - extra - short_q;
-        double cost = 0.0;
-        const auto add = [&](int64_t count, int64_t len, int64_t r) {
-            if (count == 0 || r < 0) return;
-            const double probes = ball(len, r);
-            const double buckets = std::ldexp(1.0, static_cast<int>(len));
-            double per_table;
-            if (r >= len || probes > 0.5 * nn) {  // scanned, as in layout()
-                per_table = nn * nn / 2.0 * (kScan + probes / buckets * kEntryFar);
-            } else {
-                per_table = nn * (probes * kProbe + nn * probes / buckets * entry) +
-                            nn * kBuildPerCode + buckets * kBuildPerBucket;
-            }
-            cost += static_cast<double>(count) * per_table;
-        };
-        add(long_q, L + 1, q);
-        add(short_q, L, q);
-        add(long_q1, L + 1, q - 1);
-        add(short_q1, L, q - 1);
+        const double cost = index_seconds(n, bits, max_d, m);
         if (cost < best) {
             best = cost;
             p.substrings = m;
-            p.tables = q >= 1 ? m : a + 1;
+            p.tables = std::min(m, max_d + 1);
         }
     }
     p.index_seconds = best;
@@ -479,7 +499,7 @@ Edges hamming_index_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, cons
     if (m == 0) return hamming_pairs(codes, n, n_bytes, opt);
 
     const std::vector<Sub> subs = layout(n, bits, n_bytes, m, R);
-    const int threads = threads_for(n, opt.n_threads);
+    const int threads = threads_for(n, bits, R, m, opt.n_threads);
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
     std::vector<std::vector<Hit>> found(static_cast<size_t>(nblocks));
     ExceptionCatcher errors;
@@ -518,7 +538,7 @@ void hamming_index_components(const uint8_t* codes, int64_t n, int64_t n_bytes,
     UnionFind uf(n);
     if (R >= 0 && n >= 2) {
         const std::vector<Sub> subs = layout(n, bits, n_bytes, m, R);
-        const int threads = threads_for(n, opt.n_threads);
+        const int threads = threads_for(n, bits, R, m, opt.n_threads);
         std::vector<std::vector<uint32_t>> stamps(
             static_cast<size_t>(threads), std::vector<uint32_t>(static_cast<size_t>(n), kNone));
         Table tb;

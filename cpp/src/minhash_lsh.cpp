@@ -5,7 +5,6 @@
 #include "icas/minhash_lsh.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -76,7 +75,7 @@ void build_band(const S* sigs, int64_t n, int64_t k, int64_t start, int64_t rows
                 Band& band) {
     band.order.resize(static_cast<size_t>(n));
     auto* order = band.order.data();
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= (1 << 18))
     for (int64_t i = 0; i < n; ++i)
         order[i] = {band_hash(sigs + i * k + start, rows), static_cast<uint32_t>(i)};
     std::sort(band.order.begin(), band.order.end());
@@ -186,7 +185,11 @@ void check_args(int64_t n, int64_t k, int64_t bands, int64_t rows) {
             ", got bands = " + std::to_string(bands) + " and rows = " + std::to_string(rows));
 }
 
-int threads_for(int64_t n, int n_threads) { return n < 2048 ? 1 : resolve_threads(n_threads); }
+// One thread for small inputs: a parallel region per band costs more than
+// the work there on a busy machine.
+int threads_for(int64_t n, int64_t bands, int n_threads) {
+    return n * bands < (int64_t{1} << 18) ? 1 : resolve_threads(n_threads);
+}
 
 int thread_id() {
 #ifdef ICAS_HAVE_OPENMP
@@ -205,7 +208,7 @@ Edges lsh_pairs(const S* sigs, int64_t n, int64_t k, int64_t bands, int64_t rows
     check_args(n, k, bands, rows);
     const int64_t min_count = minhash_min_count(opt.threshold, k);
     if (min_count > k || n < 2) return Edges{};
-    const int threads = threads_for(n, opt.n_threads);
+    const int threads = threads_for(n, bands, opt.n_threads);
     const int64_t nchunks = (n + kChunk - 1) / kChunk;
     std::vector<std::vector<Hit>> found(static_cast<size_t>(nchunks));
     ExceptionCatcher errors;
@@ -236,7 +239,7 @@ void lsh_components(const S* sigs, int64_t n, int64_t k, int64_t bands, int64_t 
     const int64_t min_count = minhash_min_count(opt.threshold, k);
     UnionFind uf(n);
     if (min_count <= k && n >= 2) {
-        const int threads = threads_for(n, opt.n_threads);
+        const int threads = threads_for(n, bands, opt.n_threads);
         std::vector<std::vector<uint32_t>> stamps(
             static_cast<size_t>(threads), std::vector<uint32_t>(static_cast<size_t>(n), kNone));
         Band band;
@@ -266,12 +269,6 @@ void lsh_components(const S* sigs, int64_t n, int64_t k, int64_t bands, int64_t 
 }
 
 }  // namespace
-
-double minhash_lsh_collision_probability(double s, int64_t bands, int64_t rows) {
-    if (!(s >= 0.0 && s <= 1.0) || bands < 1 || rows < 1)
-        throw std::invalid_argument("need s in [0, 1], bands >= 1 and rows >= 1");
-    return 1.0 - std::pow(1.0 - std::pow(s, static_cast<double>(rows)), static_cast<double>(bands));
-}
 
 Edges minhash_lsh_pairs(const uint64_t* sigs, int64_t n, int64_t k, int64_t bands, int64_t rows,
                         const PairOptions& opt) {

@@ -8,18 +8,12 @@
 // share of equal slots over all k slots. So the result is the subset of
 // minhash_pairs made of colliding pairs, with the same scores: a pair whose
 // slots agree independently with probability s collides with probability
-// 1 - (1 - s^rows)^bands (minhash_lsh_collision_probability).
+// 1 - (1 - s^rows)^bands.
 #include <cstdint>
 
 #include "icas/pairs.hpp"
 
 namespace icas {
-
-/// 1 - (1 - s^rows)^bands: the probability that two signatures whose slots
-/// agree independently with probability s (their Jaccard similarity) share
-/// at least one band. s in [0, 1], bands >= 1, rows >= 1 (else
-/// std::invalid_argument).
-double minhash_lsh_collision_probability(double s, int64_t bands, int64_t rows);
 
 /// Pairs i < j sharing a band whose share of equal slots is >= opt.threshold
 /// (compared in double as minhash_pairs), skipping pairs of equal opt.groups
