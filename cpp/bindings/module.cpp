@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
     icas::bind::register_minhash(m);
     icas::bind::register_ssim(m);
     icas::bind::register_resample(m);
+    icas::bind::register_mih(m);
 }

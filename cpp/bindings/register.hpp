@@ -10,4 +10,5 @@ void register_hamming(pybind11::module_& m);
 void register_minhash(pybind11::module_& m);
 void register_ssim(pybind11::module_& m);
 void register_resample(pybind11::module_& m);
+void register_mih(pybind11::module_& m);
 }  // namespace icas::bind
