@@ -330,7 +330,8 @@ inline void verify_queries(const Query& c, int64_t q0, int64_t q1, Check&& check
     drain();
 }
 
-ICAS_CLONES void query_pairs(const Query& c, int64_t q0, int64_t q1, std::vector<Hit>& out) {
+ICAS_CLONES __attribute__((flatten)) void query_pairs(const Query& c, int64_t q0, int64_t q1,
+                                                      std::vector<Hit>& out) {
     verify_queries(c, q0, q1, [&](uint32_t i, uint32_t j, const uint8_t* ci, const uint8_t* cj) {
         const int64_t d = distance(ci, cj, c.n_bytes, c.R);
         if (d <= c.R && first_reach(c, ci, cj)) out.push_back({i, j, static_cast<int32_t>(d)});
@@ -343,9 +344,9 @@ constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 // stamp[r] == i: query i already reached the component of root r. Stale
 // stamps of earlier waves are harmless: a component query i reached was
 // joined to i's, so it is either i's own (skipped anyway) or no longer a root.
-ICAS_CLONES void query_components(const Query& c, int64_t q0, int64_t q1, const UnionFind& uf,
-                                  uint32_t* stamp,
-                                  std::vector<std::pair<uint32_t, uint32_t>>& out) {
+ICAS_CLONES __attribute__((flatten)) void query_components(
+    const Query& c, int64_t q0, int64_t q1, const UnionFind& uf, uint32_t* stamp,
+    std::vector<std::pair<uint32_t, uint32_t>>& out) {
     // Long codes: a root lookup is cheaper than a distance, so it goes first.
     const bool roots_first = c.n_bytes > 64;
     uint32_t current = kNone;
@@ -436,15 +437,73 @@ int64_t choose_substrings(int64_t n, int64_t bits, int64_t R, int64_t substrings
     return substrings;
 }
 
-// One thread when the model expects the queries of a table to take less
-// than a millisecond: a parallel region per table costs more than that on a
-// busy machine.
-int threads_for(int64_t n, int64_t bits, int64_t R, int64_t m, int n_threads) {
-    constexpr double kMinParallelSeconds = 1e-3;
+// Tables are built and searched in groups of at most this many bytes, so
+// one parallel region covers many tables (long codes have hundreds).
+constexpr int64_t kGroupBytes = int64_t{64} << 20;
+
+int64_t table_bytes(int64_t n, int64_t n_bytes, const Sub& s) {
+    if (s.scan) return 4 * n;
+    return 4 * ((int64_t{1} << s.len) + 1) + 8 * n + (n_bytes <= kInlineBytes ? n * n_bytes : 0);
+}
+
+// Consecutive ranges [begin, end) of the substrings, one per group.
+std::vector<std::pair<size_t, size_t>> table_groups(int64_t n, int64_t n_bytes,
+                                                    const std::vector<Sub>& subs) {
+    std::vector<std::pair<size_t, size_t>> groups;
+    int64_t bytes = 0;
+    for (size_t t = 0; t < subs.size(); ++t) {
+        const int64_t b = table_bytes(n, n_bytes, subs[t]);
+        if (groups.empty() || bytes + b > kGroupBytes) {
+            groups.emplace_back(t, t);
+            bytes = 0;
+        }
+        groups.back().second = t + 1;
+        bytes += b;
+    }
+    return groups;
+}
+
+// One thread when the model expects the queries of a group of tables to take
+// less than 10 ms: each group is a parallel region, and on a busy machine a
+// region can wait milliseconds for a thread to be scheduled.
+int threads_for(int64_t n, int64_t bits, int64_t R, int64_t m, size_t n_groups, int n_threads) {
+    constexpr double kMinParallelSeconds = 10e-3;
     double queries = 0.0;
     index_seconds(n, bits, R, m, &queries);
-    const double tables = static_cast<double>(std::min(m, R + 1));
-    return queries / tables < kMinParallelSeconds ? 1 : resolve_threads(n_threads);
+    return queries / static_cast<double>(n_groups) < kMinParallelSeconds
+               ? 1
+               : resolve_threads(n_threads);
+}
+
+// The tables of substrings [t0, t1) and a query context for each.
+struct Group {
+    std::vector<Table> tables;
+    std::vector<std::vector<uint32_t>> masks;
+    std::vector<Query> queries;
+};
+
+void build_group(const uint8_t* codes, int64_t n, int64_t n_bytes, int64_t R,
+                 const std::vector<Sub>& subs, size_t t0, size_t t1, const int64_t* groups,
+                 int threads, Group& g) {
+    const int64_t count = static_cast<int64_t>(t1 - t0);
+    g.tables.clear();  // frees the previous group first
+    g.tables.resize(static_cast<size_t>(count));
+    g.masks.assign(static_cast<size_t>(count), {});
+    g.queries.clear();
+    ExceptionCatcher errors;
+    // One table per thread, or one table built with every thread.
+    const int inner = count == 1 ? threads : 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (count > 1)
+    for (int64_t k = 0; k < count; ++k)
+        errors.run([&] {
+            const Sub& s = subs[t0 + k];
+            build_table(codes, n, n_bytes, s, inner, g.tables[k]);
+            if (!s.scan) g.masks[k] = masks_within(s.len, s.radius);
+        });
+    errors.rethrow();
+    for (int64_t k = 0; k < count; ++k)
+        g.queries.push_back(Query{codes, n, n_bytes, R, subs.data(), static_cast<int64_t>(t0 + k),
+                                  &g.masks[k], &g.tables[k], groups});
 }
 
 int thread_id() {
@@ -499,23 +558,28 @@ Edges hamming_index_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, cons
     if (m == 0) return hamming_pairs(codes, n, n_bytes, opt);
 
     const std::vector<Sub> subs = layout(n, bits, n_bytes, m, R);
-    const int threads = threads_for(n, bits, R, m, opt.n_threads);
+    const auto groups = table_groups(n, n_bytes, subs);
+    const int threads = threads_for(n, bits, R, m, groups.size(), opt.n_threads);
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
-    std::vector<std::vector<Hit>> found(static_cast<size_t>(nblocks));
+    std::vector<std::vector<Hit>> found;
     ExceptionCatcher errors;
     {
-        Table tb;
-        for (size_t t = 0; t < subs.size(); ++t) {
-            build_table(codes, n, n_bytes, subs[t], threads, tb);
-            const std::vector<uint32_t> masks =
-                subs[t].scan ? std::vector<uint32_t>{} : masks_within(subs[t].len, subs[t].radius);
-            const Query c{codes,  n,   n_bytes,   R, subs.data(), static_cast<int64_t>(t),
-                          &masks, &tb, opt.groups};
+        Group g;
+        for (const auto& [t0, t1] : groups) {
+            build_group(codes, n, n_bytes, R, subs, t0, t1, opt.groups, threads, g);
+            // Tasks: (table, block of queries), each with its own hits.
+            const int64_t ntasks = static_cast<int64_t>(t1 - t0) * nblocks;
+            std::vector<std::vector<Hit>> hits(static_cast<size_t>(ntasks));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-            for (int64_t b = 0; b < nblocks; ++b)
-                errors.run(
-                    [&] { query_pairs(c, b * kBlock, std::min(n, (b + 1) * kBlock), found[b]); });
+            for (int64_t task = 0; task < ntasks; ++task)
+                errors.run([&] {
+                    const int64_t b = task % nblocks;
+                    query_pairs(g.queries[task / nblocks], b * kBlock,
+                                std::min(n, (b + 1) * kBlock), hits[task]);
+                });
             errors.rethrow();
+            for (auto& h : hits)
+                if (!h.empty()) found.push_back(std::move(h));
         }
     }
     std::vector<float> score_of(static_cast<size_t>(R + 1));
@@ -538,32 +602,32 @@ void hamming_index_components(const uint8_t* codes, int64_t n, int64_t n_bytes,
     UnionFind uf(n);
     if (R >= 0 && n >= 2) {
         const std::vector<Sub> subs = layout(n, bits, n_bytes, m, R);
-        const int threads = threads_for(n, bits, R, m, opt.n_threads);
+        const auto groups = table_groups(n, n_bytes, subs);
+        const int threads = threads_for(n, bits, R, m, groups.size(), opt.n_threads);
         std::vector<std::vector<uint32_t>> stamps(
             static_cast<size_t>(threads), std::vector<uint32_t>(static_cast<size_t>(n), kNone));
-        Table tb;
+        Group g;
         ExceptionCatcher errors;
-        for (size_t t = 0; t < subs.size(); ++t) {
-            build_table(codes, n, n_bytes, subs[t], threads, tb);
-            const std::vector<uint32_t> masks =
-                subs[t].scan ? std::vector<uint32_t>{} : masks_within(subs[t].len, subs[t].radius);
-            const Query c{codes,  n,   n_bytes,   R, subs.data(), static_cast<int64_t>(t),
-                          &masks, &tb, opt.groups};
+        for (const auto& [t0, t1] : groups) {
+            build_group(codes, n, n_bytes, R, subs, t0, t1, opt.groups, threads, g);
+            const int64_t count = static_cast<int64_t>(t1 - t0);
             for (int64_t w0 = 0; w0 < n - 1; w0 += kWave) {
+                // Tasks: (table, block of the wave's queries).
                 const int64_t w1 = std::min(n, w0 + kWave);
                 const int64_t nblocks = (w1 - w0 + kBlock - 1) / kBlock;
+                const int64_t ntasks = count * nblocks;
                 std::vector<std::vector<std::pair<uint32_t, uint32_t>>> found(
-                    static_cast<size_t>(nblocks));
+                    static_cast<size_t>(ntasks));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-                for (int64_t b = 0; b < nblocks; ++b)
+                for (int64_t task = 0; task < ntasks; ++task)
                     errors.run([&] {
-                        const int64_t q0 = w0 + b * kBlock;
-                        query_components(c, q0, std::min(w1, q0 + kBlock), uf,
-                                         stamps[thread_id()].data(), found[b]);
+                        const int64_t q0 = w0 + (task % nblocks) * kBlock;
+                        query_components(g.queries[task / nblocks], q0, std::min(w1, q0 + kBlock),
+                                         uf, stamps[thread_id()].data(), found[task]);
                     });
                 errors.rethrow();
-                for (const auto& block : found)
-                    for (const auto& [i, j] : block) uf.unite(i, j);
+                for (const auto& edges : found)
+                    for (const auto& [i, j] : edges) uf.unite(i, j);
             }
         }
     }
