@@ -347,30 +347,18 @@ constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 ICAS_CLONES __attribute__((flatten)) void query_components(
     const Query& c, int64_t q0, int64_t q1, const UnionFind& uf, uint32_t* stamp,
     std::vector<std::pair<uint32_t, uint32_t>>& out) {
-    // Long codes: a root lookup is cheaper than a distance, so it goes first.
-    const bool roots_first = c.n_bytes > 64;
     uint32_t current = kNone;
-    // The query's own root is stamped when first needed: most queries of
-    // short codes have no pair, and the lookup is a cache miss.
-    const auto start = [&](uint32_t i) {
+    // The query's own root is stamped when first needed: most queries have
+    // no pair, and the lookup is a cache miss. The distance goes before the
+    // root lookups, as most candidates are not pairs.
+    verify_queries(c, q0, q1, [&](uint32_t i, uint32_t j, const uint8_t* ci, const uint8_t* cj) {
+        if (distance(ci, cj, c.n_bytes, c.R) > c.R) return;
         if (i != current) {
             current = i;
             stamp[uf.find_const(i)] = i;
         }
-    };
-    verify_queries(c, q0, q1, [&](uint32_t i, uint32_t j, const uint8_t* ci, const uint8_t* cj) {
-        int64_t rj = 0;
-        if (roots_first) {
-            start(i);
-            rj = uf.find_const(j);
-            if (stamp[rj] == i) return;
-        }
-        if (distance(ci, cj, c.n_bytes, c.R) > c.R) return;
-        if (!roots_first) {
-            start(i);
-            rj = uf.find_const(j);
-            if (stamp[rj] == i) return;
-        }
+        const int64_t rj = uf.find_const(j);
+        if (stamp[rj] == i) return;
         stamp[rj] = i;
         out.emplace_back(i, j);
     });
