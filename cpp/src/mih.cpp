@@ -40,12 +40,12 @@ using detail::Hit;
 // table (plus per 64-bit word) or read from the codes, a scanned code,
 // building a table per code and per bucket, and a brute-force pair (its
 // 64-bit path is much faster than the general one).
-constexpr double kProbe = 7.5e-9;
-constexpr double kEntryInline = 1.25e-9;
-constexpr double kEntryInlinePerWord = 1.25e-9;
-constexpr double kEntryFar = 25e-9;
+constexpr double kProbe = 7.3e-9;
+constexpr double kEntryInline = 1.0e-9;
+constexpr double kEntryInlinePerWord = 0.35e-9;
+constexpr double kEntryFar = 11e-9;
 constexpr double kScan = 1e-9;
-constexpr double kBuildPerCode = 24e-9;
+constexpr double kBuildPerCode = 21e-9;
 constexpr double kBuildPerBucket = 0.5e-9;
 constexpr double kPair64 = 0.65e-9;
 constexpr double kPair = 3e-9;
