@@ -1,9 +1,10 @@
-// Multi-index hashing for Hamming radius search (see mih.hpp). One table at
-// a time: the substring value of every code, a counting sort of the codes by
-// value (bucket offsets over all 2^s values, so a probe is two loads), then
-// every code queries the buckets within the substring's radius of its own
-// value. The query loops carry ICAS_CLONES, so the popcounts use the
-// hardware instruction where the CPU has it.
+// Multi-index hashing for Hamming radius search (see mih.hpp). Per table:
+// the substring value of every code, a counting sort of the codes by value
+// (bucket offsets over all 2^s values, so a probe is two loads), then every
+// code queries the buckets within the substring's radius of its own value.
+// The query loops carry ICAS_CLONES and flatten (everything they call is
+// inlined into each clone), so the popcounts use the hardware instruction
+// where the CPU has it.
 #include "icas/mih.hpp"
 
 #include <algorithm>
