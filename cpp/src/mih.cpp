@@ -26,6 +26,10 @@
 #include <omp.h>
 #endif
 
+#ifdef ICAS_X86
+#include <immintrin.h>
+#endif
+
 namespace icas {
 
 namespace {
@@ -34,19 +38,22 @@ using detail::Hit;
 
 // ---- cost model ---------------------------------------------------------------
 // Seconds per operation on one thread, fitted (least squares on relative
-// error) to CPU times of 24 index runs on the development machine (AMD EPYC
-// Zen 4, 2 shared cores; 64-bit codes n = 20k..1M, 256-bit n = 200k,
-// 4096-bit n = 50k, radii 3..409, several m each; the model is within about
-// 40 % of every run): a table probe, a bucket entry whose code is in the
-// table (plus per 64-bit word) or read from the codes, a scanned code,
-// building a table per code and per bucket, and a brute-force pair (its
-// 64-bit path is much faster than the general one).
-constexpr double kProbe = 7.3e-9;
+// error) to CPU times of index runs on the development machine (AMD EPYC Zen
+// 4, 2 shared cores; 64-bit codes n = 20k..1M, 256-bit n = 200k, 4096-bit
+// n = 50k, radii 3..409, several m each; the model is within about 40 % of
+// every run): a table probe, a bucket entry whose code is in the table (8
+// per step for 64-bit codes with VPOPCNTDQ, else one, plus per 64-bit word)
+// or read from the codes, a scanned code, building a table per code (plus
+// copying codes in) and per bucket, and a brute-force pair (its 64-bit path
+// is much faster than the general one).
+constexpr double kProbe = 7e-9;
+constexpr double kEntry64x8 = 0.4e-9;
 constexpr double kEntryInline = 1.0e-9;
 constexpr double kEntryInlinePerWord = 0.35e-9;
 constexpr double kEntryFar = 11e-9;
 constexpr double kScan = 1e-9;
 constexpr double kBuildPerCode = 21e-9;
+constexpr double kBuildInlinePerCode = 20e-9;
 constexpr double kBuildPerBucket = 0.5e-9;
 constexpr double kPair64 = 0.65e-9;
 constexpr double kPair = 3e-9;
@@ -202,6 +209,7 @@ struct Query {
     const std::vector<uint32_t>* masks;
     const Table* tb;
     const int64_t* groups;
+    bool vpopcnt;  // the CPU has AVX-512 VPOPCNTDQ (buckets of 64-bit codes in 8 lanes)
 };
 
 inline int64_t distance(const uint8_t* a, const uint8_t* b, int64_t nb, int64_t R) {
@@ -229,10 +237,45 @@ inline bool first_reach(const Query& c, const uint8_t* ci, const uint8_t* cj) {
 
 constexpr int64_t kPrefetch = 8;
 
+constexpr int64_t kChunk = 256;  // bucket entries tested together
+
+// The positions q in [b, e) (at most kChunk; hits has kChunk + 8 slots) with ids[q] > self and
+// popcount(ci ^ codes[q]) <= R, written to hits; returns their number.
+// Eight 64-bit codes per step: the test of a table entry is the hot loop of
+// short codes at larger radii.
+#ifdef ICAS_X86
+__attribute__((target("avx512f,avx512vl,avx512vpopcntdq"))) int64_t bucket_hits64(
+    const uint32_t* ids, const uint8_t* codes, int64_t b, int64_t e, uint32_t self, uint64_t ci,
+    int64_t R, uint32_t* hits) {
+    const __m512i vci = _mm512_set1_epi64(static_cast<long long>(ci));
+    const __m512i vr = _mm512_set1_epi64(R);
+    const __m256i vself = _mm256_set1_epi32(static_cast<int>(self));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int64_t k = 0;
+    for (int64_t q = b; q < e; q += 8) {
+        const __mmask8 m = e - q >= 8 ? 0xFF : static_cast<__mmask8>((1u << (e - q)) - 1u);
+        const __m512i x = _mm512_maskz_loadu_epi64(m, codes + 8 * q);
+        const __m256i id = _mm256_maskz_loadu_epi32(m, ids + q);
+        const __m512i d = _mm512_popcnt_epi64(_mm512_xor_si512(x, vci));
+        const __mmask8 ok =
+            _mm512_mask_cmple_epu64_mask(m, d, vr) & _mm256_mask_cmpgt_epu32_mask(m, id, vself);
+        const __m256i pos = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(q)), lane);
+        // Compress in a register and store all 8 lanes (hits has room): a
+        // compress straight to memory is microcoded and slow on AMD Zen 4.
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hits + k),
+                            _mm256_maskz_compress_epi32(ok, pos));
+        k += __builtin_popcount(ok);
+    }
+    return k;
+}
+#endif
+
 // Calls f(j, code_j) once for each code j > i within the table's radius of
 // code i on its substring (or, for a scanned table, for each j > i that is).
+// With the codes in the table (ci: code i), only for those within distance R
+// of code i: a bucket is tested without branches, as most entries fail.
 template <class F>
-inline void for_candidates(const Query& c, int64_t i, F&& f) {
+inline void for_candidates(const Query& c, int64_t i, const uint8_t* ci, F&& f) {
     const Sub& s = c.subs[c.t];
     const uint32_t ki = c.tb->key[i];
     const uint32_t self = static_cast<uint32_t>(i);
@@ -253,17 +296,35 @@ inline void for_candidates(const Query& c, int64_t i, F&& f) {
         const uint32_t v = ki ^ masks[p];
         int64_t b = off[v];
         const int64_t e = off[v + 1];
-        // Skip the ids <= i (they come first): a branch-free count for small
-        // buckets, where a test per id would be mispredicted half the time.
-        if (e - b > 32) {
-            b = std::upper_bound(ids + b, ids + e, self) - ids;
-        } else {
+        // Skip the ids <= i (they come first): a binary search in a large
+        // bucket, else a branch-free test, as a branch per id would be
+        // mispredicted half the time.
+        if (e - b > 32) b = std::upper_bound(ids + b, ids + e, self) - ids;
+        if (inline_codes != nullptr) {
+            uint32_t hits[kChunk + 8];
+            for (int64_t b0 = b; b0 < e; b0 += kChunk) {
+                const int64_t e0 = std::min(e, b0 + kChunk);
+                int64_t k = 0;
+#ifdef ICAS_X86
+                if (c.vpopcnt && nb == 8) {
+                    k = bucket_hits64(ids, inline_codes, b0, e0, self, load64(ci), c.R, hits);
+                } else
+#endif
+                    for (int64_t q = b0; q < e0; ++q) {
+                        hits[k] = static_cast<uint32_t>(q);
+                        k +=
+                            (ids[q] > self) & (distance(ci, inline_codes + q * nb, nb, c.R) <= c.R);
+                    }
+                for (int64_t h = 0; h < k; ++h) f(ids[hits[h]], inline_codes + hits[h] * nb);
+            }
+            continue;
+        }
+        if (e - b <= 32) {
             int64_t skip = 0;
             for (int64_t q = b; q < e; ++q) skip += ids[q] <= self;
             b += skip;
         }
-        for (; b < e; ++b)
-            f(ids[b], inline_codes ? inline_codes + b * nb : c.codes + int64_t{ids[b]} * nb);
+        for (; b < e; ++b) f(ids[b], c.codes + int64_t{ids[b]} * nb);
     }
 }
 
@@ -296,7 +357,7 @@ inline void verify_queries(const Query& c, int64_t q0, int64_t q1, Check&& check
         for (int64_t pos = q0; pos < q1; ++pos) {
             const int64_t i = query_at(c, pos);
             const uint8_t* ci = c.tb->codes.data() + pos * nb;
-            for_candidates(c, i, [&](uint32_t j, const uint8_t* cj) {
+            for_candidates(c, i, ci, [&](uint32_t j, const uint8_t* cj) {
                 if (c.groups == nullptr || c.groups[i] != c.groups[j])
                     check(static_cast<uint32_t>(i), j, ci, cj);
             });
@@ -322,7 +383,7 @@ inline void verify_queries(const Query& c, int64_t q0, int64_t q1, Check&& check
     };
     for (int64_t pos = q0; pos < q1; ++pos) {
         const int64_t i = query_at(c, pos);
-        for_candidates(c, i, [&](uint32_t j, const uint8_t*) {
+        for_candidates(c, i, nullptr, [&](uint32_t j, const uint8_t*) {
             if (c.groups != nullptr && c.groups[i] == c.groups[j]) return;
             buf.push_back({static_cast<uint32_t>(i), j});
             if (buf.size() == kBuffer) drain();
@@ -370,9 +431,13 @@ ICAS_CLONES __attribute__((flatten)) void query_components(
 double index_seconds(int64_t n, int64_t bits, int64_t R, int64_t m, double* queries = nullptr) {
     const double nn = static_cast<double>(n);
     const int64_t n_bytes = (bits + 7) / 8;
-    const double entry = n_bytes <= kInlineBytes
-                             ? kEntryInline + kEntryInlinePerWord * static_cast<double>(n_bytes / 8)
-                             : kEntryFar;
+    const bool in_table = n_bytes <= kInlineBytes;
+    const double entry =
+        n_bytes == 8 && cpu_has_vpopcntdq()
+            ? kEntry64x8
+            : (in_table ? kEntryInline + kEntryInlinePerWord * static_cast<double>(n_bytes / 8)
+                        : kEntryFar);
+    const double build_code = kBuildPerCode + (in_table ? kBuildInlinePerCode : 0.0);
     const int64_t L = bits / m, extra = bits % m, q = R / m, a = R % m;
     // Substrings by (length, radius): the long ones come first, as do those
     // of radius q.
@@ -388,7 +453,7 @@ double index_seconds(int64_t n, int64_t bits, int64_t R, int64_t m, double* quer
             query += k * nn * nn / 2.0 * (kScan + probes / buckets * kEntryFar);
         } else {
             query += k * nn * (probes * kProbe + nn * probes / buckets * entry);
-            build += k * (nn * kBuildPerCode + buckets * kBuildPerBucket);
+            build += k * (nn * build_code + buckets * kBuildPerBucket);
         }
     };
     add(long_q, L + 1, q);
@@ -492,7 +557,7 @@ void build_group(const uint8_t* codes, int64_t n, int64_t n_bytes, int64_t R,
     errors.rethrow();
     for (int64_t k = 0; k < count; ++k)
         g.queries.push_back(Query{codes, n, n_bytes, R, subs.data(), static_cast<int64_t>(t0 + k),
-                                  &g.masks[k], &g.tables[k], groups});
+                                  &g.masks[k], &g.tables[k], groups, cpu_has_vpopcntdq()});
 }
 
 int thread_id() {

@@ -45,8 +45,10 @@ int64_t mih_max_substring_bits(int64_t n);
 /// P = sum_{w <= r} C(s, w) table probes and scans n * P / 2^s candidates;
 /// building a table costs O(n + 2^s). Its constants were measured on an
 /// AVX-512 machine (see mih.cpp) and the brute-force estimate is
-/// n (n - 1) / 2 times the measured time per pair. use_index is set when the index is cheaper,
-/// which needs both n large and max_d small next to bits. Pure function.
+/// n (n - 1) / 2 times the measured time per pair. use_index is set when
+/// the index is cheaper, which needs both n large and max_d small next to
+/// bits. Depends only on its arguments and on whether the CPU has AVX-512
+/// VPOPCNTDQ (which makes 64-bit candidates cheaper).
 MihPlan mih_plan(int64_t n, int64_t bits, int64_t max_d);
 
 /// Pairs i < j within hamming_max_distance(opt.threshold, 8 * n_bytes),
