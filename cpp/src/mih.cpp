@@ -432,8 +432,9 @@ double index_seconds(int64_t n, int64_t bits, int64_t R, int64_t m, double* quer
     const double nn = static_cast<double>(n);
     const int64_t n_bytes = (bits + 7) / 8;
     const bool in_table = n_bytes <= kInlineBytes;
+    static const bool vpopcnt = cpu_has_vpopcntdq();
     const double entry =
-        n_bytes == 8 && cpu_has_vpopcntdq()
+        n_bytes == 8 && vpopcnt
             ? kEntry64x8
             : (in_table ? kEntryInline + kEntryInlinePerWord * static_cast<double>(n_bytes / 8)
                         : kEntryFar);
