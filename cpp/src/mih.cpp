@@ -1,9 +1,10 @@
-// Multi-index hashing for Hamming radius search (see mih.hpp). One table at
-// a time: the substring value of every code, a counting sort of the codes by
-// value (bucket offsets over all 2^s values, so a probe is two loads), then
-// every code queries the buckets within the substring's radius of its own
-// value. The query loops carry ICAS_CLONES, so the popcounts use the
-// hardware instruction where the CPU has it.
+// Multi-index hashing for Hamming radius search (see mih.hpp). Per table:
+// the substring value of every code, a counting sort of the codes by value
+// (bucket offsets over all 2^s values, so a probe is two loads), then every
+// code queries the buckets within the substring's radius of its own value.
+// The query loops carry ICAS_CLONES and flatten (everything they call is
+// inlined into each clone), so the popcounts use the hardware instruction
+// where the CPU has it.
 #include "icas/mih.hpp"
 
 #include <algorithm>
@@ -25,6 +26,10 @@
 #include <omp.h>
 #endif
 
+#ifdef ICAS_X86
+#include <immintrin.h>
+#endif
+
 namespace icas {
 
 namespace {
@@ -33,19 +38,22 @@ using detail::Hit;
 
 // ---- cost model ---------------------------------------------------------------
 // Seconds per operation on one thread, fitted (least squares on relative
-// error) to CPU times of 24 index runs on the development machine (AMD EPYC
-// Zen 4, 2 shared cores; 64-bit codes n = 20k..1M, 256-bit n = 200k,
-// 4096-bit n = 50k, radii 3..409, several m each; the model is within about
-// 40 % of every run): a table probe, a bucket entry whose code is in the
-// table (plus per 64-bit word) or read from the codes, a scanned code,
-// building a table per code and per bucket, and a brute-force pair (its
-// 64-bit path is much faster than the general one).
-constexpr double kProbe = 7.5e-9;
-constexpr double kEntryInline = 1.25e-9;
-constexpr double kEntryInlinePerWord = 1.25e-9;
-constexpr double kEntryFar = 25e-9;
+// error) to CPU times of index runs on the development machine (AMD EPYC Zen
+// 4, 2 shared cores; 64-bit codes n = 20k..1M, 256-bit n = 200k, 4096-bit
+// n = 50k, radii 3..409, several m each; the model is within about 40 % of
+// every run): a table probe, a bucket entry whose code is in the table (8
+// per step for 64-bit codes with VPOPCNTDQ, else one, plus per 64-bit word)
+// or read from the codes, a scanned code, building a table per code (plus
+// copying codes in) and per bucket, and a brute-force pair (its 64-bit path
+// is much faster than the general one).
+constexpr double kProbe = 7e-9;
+constexpr double kEntry64x8 = 0.4e-9;
+constexpr double kEntryInline = 1.0e-9;
+constexpr double kEntryInlinePerWord = 0.35e-9;
+constexpr double kEntryFar = 11e-9;
 constexpr double kScan = 1e-9;
-constexpr double kBuildPerCode = 24e-9;
+constexpr double kBuildPerCode = 21e-9;
+constexpr double kBuildInlinePerCode = 20e-9;
 constexpr double kBuildPerBucket = 0.5e-9;
 constexpr double kPair64 = 0.65e-9;
 constexpr double kPair = 3e-9;
@@ -201,6 +209,7 @@ struct Query {
     const std::vector<uint32_t>* masks;
     const Table* tb;
     const int64_t* groups;
+    bool vpopcnt;  // the CPU has AVX-512 VPOPCNTDQ (buckets of 64-bit codes in 8 lanes)
 };
 
 inline int64_t distance(const uint8_t* a, const uint8_t* b, int64_t nb, int64_t R) {
@@ -228,10 +237,45 @@ inline bool first_reach(const Query& c, const uint8_t* ci, const uint8_t* cj) {
 
 constexpr int64_t kPrefetch = 8;
 
+constexpr int64_t kChunk = 256;  // bucket entries tested together
+
+// The positions q in [b, e) (at most kChunk; hits has kChunk + 8 slots) with ids[q] > self and
+// popcount(ci ^ codes[q]) <= R, written to hits; returns their number.
+// Eight 64-bit codes per step: the test of a table entry is the hot loop of
+// short codes at larger radii.
+#ifdef ICAS_X86
+__attribute__((target("avx512f,avx512vl,avx512vpopcntdq"))) int64_t bucket_hits64(
+    const uint32_t* ids, const uint8_t* codes, int64_t b, int64_t e, uint32_t self, uint64_t ci,
+    int64_t R, uint32_t* hits) {
+    const __m512i vci = _mm512_set1_epi64(static_cast<long long>(ci));
+    const __m512i vr = _mm512_set1_epi64(R);
+    const __m256i vself = _mm256_set1_epi32(static_cast<int>(self));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int64_t k = 0;
+    for (int64_t q = b; q < e; q += 8) {
+        const __mmask8 m = e - q >= 8 ? 0xFF : static_cast<__mmask8>((1u << (e - q)) - 1u);
+        const __m512i x = _mm512_maskz_loadu_epi64(m, codes + 8 * q);
+        const __m256i id = _mm256_maskz_loadu_epi32(m, ids + q);
+        const __m512i d = _mm512_popcnt_epi64(_mm512_xor_si512(x, vci));
+        const __mmask8 ok =
+            _mm512_mask_cmple_epu64_mask(m, d, vr) & _mm256_mask_cmpgt_epu32_mask(m, id, vself);
+        const __m256i pos = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(q)), lane);
+        // Compress in a register and store all 8 lanes (hits has room): a
+        // compress straight to memory is microcoded and slow on AMD Zen 4.
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hits + k),
+                            _mm256_maskz_compress_epi32(ok, pos));
+        k += __builtin_popcount(ok);
+    }
+    return k;
+}
+#endif
+
 // Calls f(j, code_j) once for each code j > i within the table's radius of
 // code i on its substring (or, for a scanned table, for each j > i that is).
+// With the codes in the table (ci: code i), only for those within distance R
+// of code i: a bucket is tested without branches, as most entries fail.
 template <class F>
-inline void for_candidates(const Query& c, int64_t i, F&& f) {
+inline void for_candidates(const Query& c, int64_t i, const uint8_t* ci, F&& f) {
     const Sub& s = c.subs[c.t];
     const uint32_t ki = c.tb->key[i];
     const uint32_t self = static_cast<uint32_t>(i);
@@ -252,17 +296,35 @@ inline void for_candidates(const Query& c, int64_t i, F&& f) {
         const uint32_t v = ki ^ masks[p];
         int64_t b = off[v];
         const int64_t e = off[v + 1];
-        // Skip the ids <= i (they come first): a branch-free count for small
-        // buckets, where a test per id would be mispredicted half the time.
-        if (e - b > 32) {
-            b = std::upper_bound(ids + b, ids + e, self) - ids;
-        } else {
+        // Skip the ids <= i (they come first): a binary search in a large
+        // bucket, else a branch-free test, as a branch per id would be
+        // mispredicted half the time.
+        if (e - b > 32) b = std::upper_bound(ids + b, ids + e, self) - ids;
+        if (inline_codes != nullptr) {
+            uint32_t hits[kChunk + 8];
+            for (int64_t b0 = b; b0 < e; b0 += kChunk) {
+                const int64_t e0 = std::min(e, b0 + kChunk);
+                int64_t k = 0;
+#ifdef ICAS_X86
+                if (c.vpopcnt && nb == 8) {
+                    k = bucket_hits64(ids, inline_codes, b0, e0, self, load64(ci), c.R, hits);
+                } else
+#endif
+                    for (int64_t q = b0; q < e0; ++q) {
+                        hits[k] = static_cast<uint32_t>(q);
+                        k +=
+                            (ids[q] > self) & (distance(ci, inline_codes + q * nb, nb, c.R) <= c.R);
+                    }
+                for (int64_t h = 0; h < k; ++h) f(ids[hits[h]], inline_codes + hits[h] * nb);
+            }
+            continue;
+        }
+        if (e - b <= 32) {
             int64_t skip = 0;
             for (int64_t q = b; q < e; ++q) skip += ids[q] <= self;
             b += skip;
         }
-        for (; b < e; ++b)
-            f(ids[b], inline_codes ? inline_codes + b * nb : c.codes + int64_t{ids[b]} * nb);
+        for (; b < e; ++b) f(ids[b], c.codes + int64_t{ids[b]} * nb);
     }
 }
 
@@ -295,7 +357,7 @@ inline void verify_queries(const Query& c, int64_t q0, int64_t q1, Check&& check
         for (int64_t pos = q0; pos < q1; ++pos) {
             const int64_t i = query_at(c, pos);
             const uint8_t* ci = c.tb->codes.data() + pos * nb;
-            for_candidates(c, i, [&](uint32_t j, const uint8_t* cj) {
+            for_candidates(c, i, ci, [&](uint32_t j, const uint8_t* cj) {
                 if (c.groups == nullptr || c.groups[i] != c.groups[j])
                     check(static_cast<uint32_t>(i), j, ci, cj);
             });
@@ -321,7 +383,7 @@ inline void verify_queries(const Query& c, int64_t q0, int64_t q1, Check&& check
     };
     for (int64_t pos = q0; pos < q1; ++pos) {
         const int64_t i = query_at(c, pos);
-        for_candidates(c, i, [&](uint32_t j, const uint8_t*) {
+        for_candidates(c, i, nullptr, [&](uint32_t j, const uint8_t*) {
             if (c.groups != nullptr && c.groups[i] == c.groups[j]) return;
             buf.push_back({static_cast<uint32_t>(i), j});
             if (buf.size() == kBuffer) drain();
@@ -330,7 +392,8 @@ inline void verify_queries(const Query& c, int64_t q0, int64_t q1, Check&& check
     drain();
 }
 
-ICAS_CLONES void query_pairs(const Query& c, int64_t q0, int64_t q1, std::vector<Hit>& out) {
+ICAS_CLONES __attribute__((flatten)) void query_pairs(const Query& c, int64_t q0, int64_t q1,
+                                                      std::vector<Hit>& out) {
     verify_queries(c, q0, q1, [&](uint32_t i, uint32_t j, const uint8_t* ci, const uint8_t* cj) {
         const int64_t d = distance(ci, cj, c.n_bytes, c.R);
         if (d <= c.R && first_reach(c, ci, cj)) out.push_back({i, j, static_cast<int32_t>(d)});
@@ -343,33 +406,21 @@ constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 // stamp[r] == i: query i already reached the component of root r. Stale
 // stamps of earlier waves are harmless: a component query i reached was
 // joined to i's, so it is either i's own (skipped anyway) or no longer a root.
-ICAS_CLONES void query_components(const Query& c, int64_t q0, int64_t q1, const UnionFind& uf,
-                                  uint32_t* stamp,
-                                  std::vector<std::pair<uint32_t, uint32_t>>& out) {
-    // Long codes: a root lookup is cheaper than a distance, so it goes first.
-    const bool roots_first = c.n_bytes > 64;
+ICAS_CLONES __attribute__((flatten)) void query_components(
+    const Query& c, int64_t q0, int64_t q1, const UnionFind& uf, uint32_t* stamp,
+    std::vector<std::pair<uint32_t, uint32_t>>& out) {
     uint32_t current = kNone;
-    // The query's own root is stamped when first needed: most queries of
-    // short codes have no pair, and the lookup is a cache miss.
-    const auto start = [&](uint32_t i) {
+    // The query's own root is stamped when first needed: most queries have
+    // no pair, and the lookup is a cache miss. The distance goes before the
+    // root lookups, as most candidates are not pairs.
+    verify_queries(c, q0, q1, [&](uint32_t i, uint32_t j, const uint8_t* ci, const uint8_t* cj) {
+        if (distance(ci, cj, c.n_bytes, c.R) > c.R) return;
         if (i != current) {
             current = i;
             stamp[uf.find_const(i)] = i;
         }
-    };
-    verify_queries(c, q0, q1, [&](uint32_t i, uint32_t j, const uint8_t* ci, const uint8_t* cj) {
-        int64_t rj = 0;
-        if (roots_first) {
-            start(i);
-            rj = uf.find_const(j);
-            if (stamp[rj] == i) return;
-        }
-        if (distance(ci, cj, c.n_bytes, c.R) > c.R) return;
-        if (!roots_first) {
-            start(i);
-            rj = uf.find_const(j);
-            if (stamp[rj] == i) return;
-        }
+        const int64_t rj = uf.find_const(j);
+        if (stamp[rj] == i) return;
         stamp[rj] = i;
         out.emplace_back(i, j);
     });
@@ -380,9 +431,14 @@ ICAS_CLONES void query_components(const Query& c, int64_t q0, int64_t q1, const 
 double index_seconds(int64_t n, int64_t bits, int64_t R, int64_t m, double* queries = nullptr) {
     const double nn = static_cast<double>(n);
     const int64_t n_bytes = (bits + 7) / 8;
-    const double entry = n_bytes <= kInlineBytes
-                             ? kEntryInline + kEntryInlinePerWord * static_cast<double>(n_bytes / 8)
-                             : kEntryFar;
+    const bool in_table = n_bytes <= kInlineBytes;
+    static const bool vpopcnt = cpu_has_vpopcntdq();
+    const double entry =
+        n_bytes == 8 && vpopcnt
+            ? kEntry64x8
+            : (in_table ? kEntryInline + kEntryInlinePerWord * static_cast<double>(n_bytes / 8)
+                        : kEntryFar);
+    const double build_code = kBuildPerCode + (in_table ? kBuildInlinePerCode : 0.0);
     const int64_t L = bits / m, extra = bits % m, q = R / m, a = R % m;
     // Substrings by (length, radius): the long ones come first, as do those
     // of radius q.
@@ -398,7 +454,7 @@ double index_seconds(int64_t n, int64_t bits, int64_t R, int64_t m, double* quer
             query += k * nn * nn / 2.0 * (kScan + probes / buckets * kEntryFar);
         } else {
             query += k * nn * (probes * kProbe + nn * probes / buckets * entry);
-            build += k * (nn * kBuildPerCode + buckets * kBuildPerBucket);
+            build += k * (nn * build_code + buckets * kBuildPerBucket);
         }
     };
     add(long_q, L + 1, q);
@@ -436,15 +492,73 @@ int64_t choose_substrings(int64_t n, int64_t bits, int64_t R, int64_t substrings
     return substrings;
 }
 
-// One thread when the model expects the queries of a table to take less
-// than a millisecond: a parallel region per table costs more than that on a
-// busy machine.
-int threads_for(int64_t n, int64_t bits, int64_t R, int64_t m, int n_threads) {
-    constexpr double kMinParallelSeconds = 1e-3;
+// Tables are built and searched in groups of at most this many bytes, so
+// one parallel region covers many tables (long codes have hundreds).
+constexpr int64_t kGroupBytes = int64_t{64} << 20;
+
+int64_t table_bytes(int64_t n, int64_t n_bytes, const Sub& s) {
+    if (s.scan) return 4 * n;
+    return 4 * ((int64_t{1} << s.len) + 1) + 8 * n + (n_bytes <= kInlineBytes ? n * n_bytes : 0);
+}
+
+// Consecutive ranges [begin, end) of the substrings, one per group.
+std::vector<std::pair<size_t, size_t>> table_groups(int64_t n, int64_t n_bytes,
+                                                    const std::vector<Sub>& subs) {
+    std::vector<std::pair<size_t, size_t>> groups;
+    int64_t bytes = 0;
+    for (size_t t = 0; t < subs.size(); ++t) {
+        const int64_t b = table_bytes(n, n_bytes, subs[t]);
+        if (groups.empty() || bytes + b > kGroupBytes) {
+            groups.emplace_back(t, t);
+            bytes = 0;
+        }
+        groups.back().second = t + 1;
+        bytes += b;
+    }
+    return groups;
+}
+
+// One thread when the model expects the queries of a group of tables to take
+// less than 10 ms: each group is a parallel region, and on a busy machine a
+// region can wait milliseconds for a thread to be scheduled.
+int threads_for(int64_t n, int64_t bits, int64_t R, int64_t m, size_t n_groups, int n_threads) {
+    constexpr double kMinParallelSeconds = 10e-3;
     double queries = 0.0;
     index_seconds(n, bits, R, m, &queries);
-    const double tables = static_cast<double>(std::min(m, R + 1));
-    return queries / tables < kMinParallelSeconds ? 1 : resolve_threads(n_threads);
+    return queries / static_cast<double>(n_groups) < kMinParallelSeconds
+               ? 1
+               : resolve_threads(n_threads);
+}
+
+// The tables of substrings [t0, t1) and a query context for each.
+struct Group {
+    std::vector<Table> tables;
+    std::vector<std::vector<uint32_t>> masks;
+    std::vector<Query> queries;
+};
+
+void build_group(const uint8_t* codes, int64_t n, int64_t n_bytes, int64_t R,
+                 const std::vector<Sub>& subs, size_t t0, size_t t1, const int64_t* groups,
+                 int threads, Group& g) {
+    const int64_t count = static_cast<int64_t>(t1 - t0);
+    g.tables.clear();  // frees the previous group first
+    g.tables.resize(static_cast<size_t>(count));
+    g.masks.assign(static_cast<size_t>(count), {});
+    g.queries.clear();
+    ExceptionCatcher errors;
+    // One table per thread, or one table built with every thread.
+    const int inner = count == 1 ? threads : 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (count > 1)
+    for (int64_t k = 0; k < count; ++k)
+        errors.run([&] {
+            const Sub& s = subs[t0 + k];
+            build_table(codes, n, n_bytes, s, inner, g.tables[k]);
+            if (!s.scan) g.masks[k] = masks_within(s.len, s.radius);
+        });
+    errors.rethrow();
+    for (int64_t k = 0; k < count; ++k)
+        g.queries.push_back(Query{codes, n, n_bytes, R, subs.data(), static_cast<int64_t>(t0 + k),
+                                  &g.masks[k], &g.tables[k], groups, cpu_has_vpopcntdq()});
 }
 
 int thread_id() {
@@ -499,23 +613,28 @@ Edges hamming_index_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, cons
     if (m == 0) return hamming_pairs(codes, n, n_bytes, opt);
 
     const std::vector<Sub> subs = layout(n, bits, n_bytes, m, R);
-    const int threads = threads_for(n, bits, R, m, opt.n_threads);
+    const auto groups = table_groups(n, n_bytes, subs);
+    const int threads = threads_for(n, bits, R, m, groups.size(), opt.n_threads);
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
-    std::vector<std::vector<Hit>> found(static_cast<size_t>(nblocks));
+    std::vector<std::vector<Hit>> found;
     ExceptionCatcher errors;
     {
-        Table tb;
-        for (size_t t = 0; t < subs.size(); ++t) {
-            build_table(codes, n, n_bytes, subs[t], threads, tb);
-            const std::vector<uint32_t> masks =
-                subs[t].scan ? std::vector<uint32_t>{} : masks_within(subs[t].len, subs[t].radius);
-            const Query c{codes,  n,   n_bytes,   R, subs.data(), static_cast<int64_t>(t),
-                          &masks, &tb, opt.groups};
+        Group g;
+        for (const auto& [t0, t1] : groups) {
+            build_group(codes, n, n_bytes, R, subs, t0, t1, opt.groups, threads, g);
+            // Tasks: (table, block of queries), each with its own hits.
+            const int64_t ntasks = static_cast<int64_t>(t1 - t0) * nblocks;
+            std::vector<std::vector<Hit>> hits(static_cast<size_t>(ntasks));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-            for (int64_t b = 0; b < nblocks; ++b)
-                errors.run(
-                    [&] { query_pairs(c, b * kBlock, std::min(n, (b + 1) * kBlock), found[b]); });
+            for (int64_t task = 0; task < ntasks; ++task)
+                errors.run([&] {
+                    const int64_t b = task % nblocks;
+                    query_pairs(g.queries[task / nblocks], b * kBlock,
+                                std::min(n, (b + 1) * kBlock), hits[task]);
+                });
             errors.rethrow();
+            for (auto& h : hits)
+                if (!h.empty()) found.push_back(std::move(h));
         }
     }
     std::vector<float> score_of(static_cast<size_t>(R + 1));
@@ -538,32 +657,32 @@ void hamming_index_components(const uint8_t* codes, int64_t n, int64_t n_bytes,
     UnionFind uf(n);
     if (R >= 0 && n >= 2) {
         const std::vector<Sub> subs = layout(n, bits, n_bytes, m, R);
-        const int threads = threads_for(n, bits, R, m, opt.n_threads);
+        const auto groups = table_groups(n, n_bytes, subs);
+        const int threads = threads_for(n, bits, R, m, groups.size(), opt.n_threads);
         std::vector<std::vector<uint32_t>> stamps(
             static_cast<size_t>(threads), std::vector<uint32_t>(static_cast<size_t>(n), kNone));
-        Table tb;
+        Group g;
         ExceptionCatcher errors;
-        for (size_t t = 0; t < subs.size(); ++t) {
-            build_table(codes, n, n_bytes, subs[t], threads, tb);
-            const std::vector<uint32_t> masks =
-                subs[t].scan ? std::vector<uint32_t>{} : masks_within(subs[t].len, subs[t].radius);
-            const Query c{codes,  n,   n_bytes,   R, subs.data(), static_cast<int64_t>(t),
-                          &masks, &tb, opt.groups};
+        for (const auto& [t0, t1] : groups) {
+            build_group(codes, n, n_bytes, R, subs, t0, t1, opt.groups, threads, g);
+            const int64_t count = static_cast<int64_t>(t1 - t0);
             for (int64_t w0 = 0; w0 < n - 1; w0 += kWave) {
+                // Tasks: (table, block of the wave's queries).
                 const int64_t w1 = std::min(n, w0 + kWave);
                 const int64_t nblocks = (w1 - w0 + kBlock - 1) / kBlock;
+                const int64_t ntasks = count * nblocks;
                 std::vector<std::vector<std::pair<uint32_t, uint32_t>>> found(
-                    static_cast<size_t>(nblocks));
+                    static_cast<size_t>(ntasks));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-                for (int64_t b = 0; b < nblocks; ++b)
+                for (int64_t task = 0; task < ntasks; ++task)
                     errors.run([&] {
-                        const int64_t q0 = w0 + b * kBlock;
-                        query_components(c, q0, std::min(w1, q0 + kBlock), uf,
-                                         stamps[thread_id()].data(), found[b]);
+                        const int64_t q0 = w0 + (task % nblocks) * kBlock;
+                        query_components(g.queries[task / nblocks], q0, std::min(w1, q0 + kBlock),
+                                         uf, stamps[thread_id()].data(), found[task]);
                     });
                 errors.rethrow();
-                for (const auto& block : found)
-                    for (const auto& [i, j] : block) uf.unite(i, j);
+                for (const auto& edges : found)
+                    for (const auto& [i, j] : edges) uf.unite(i, j);
             }
         }
     }

@@ -155,20 +155,22 @@ inline void components_range(const Ctx<S>& c, int64_t p0, int64_t p1, const Unio
 
 using PairList = std::vector<std::pair<uint32_t, uint32_t>>;
 
-ICAS_CLONES void lsh_pairs_range(const Ctx<uint64_t>& c, int64_t p0, int64_t p1,
-                                 std::vector<Hit>& out) {
+ICAS_CLONES __attribute__((flatten)) void lsh_pairs_range(const Ctx<uint64_t>& c, int64_t p0,
+                                                          int64_t p1, std::vector<Hit>& out) {
     pairs_range(c, p0, p1, out);
 }
-ICAS_CLONES void lsh_pairs_range(const Ctx<uint32_t>& c, int64_t p0, int64_t p1,
-                                 std::vector<Hit>& out) {
+ICAS_CLONES __attribute__((flatten)) void lsh_pairs_range(const Ctx<uint32_t>& c, int64_t p0,
+                                                          int64_t p1, std::vector<Hit>& out) {
     pairs_range(c, p0, p1, out);
 }
-ICAS_CLONES void lsh_components_range(const Ctx<uint64_t>& c, int64_t p0, int64_t p1,
-                                      const UnionFind& uf, uint32_t* stamp, PairList& out) {
+ICAS_CLONES __attribute__((flatten)) void lsh_components_range(const Ctx<uint64_t>& c, int64_t p0,
+                                                               int64_t p1, const UnionFind& uf,
+                                                               uint32_t* stamp, PairList& out) {
     components_range(c, p0, p1, uf, stamp, out);
 }
-ICAS_CLONES void lsh_components_range(const Ctx<uint32_t>& c, int64_t p0, int64_t p1,
-                                      const UnionFind& uf, uint32_t* stamp, PairList& out) {
+ICAS_CLONES __attribute__((flatten)) void lsh_components_range(const Ctx<uint32_t>& c, int64_t p0,
+                                                               int64_t p1, const UnionFind& uf,
+                                                               uint32_t* stamp, PairList& out) {
     components_range(c, p0, p1, uf, stamp, out);
 }
 

@@ -120,9 +120,9 @@ def hamming_pairs(codes, threshold, *, groups=None, n_threads=None, candidates="
         number of substrings :func:`hamming_index_plan` finds cheapest, even
         where comparing every pair would be faster. "auto" uses the index
         when the plan predicts it is faster: many codes and a distance bound
-        small next to the bits (measured: 64-bit codes at threshold 0.9 from
-        about 1,000 codes; 4096-bit codes at 0.95 from about 10,000 and at
-        0.9 from about 50,000), else compares every pair.
+        small next to the bits (64-bit codes at threshold 0.9 from about
+        1,200 codes, at 0.8 from about 3,000; 4096-bit codes at 0.95 from
+        about 5,000, at 0.9 from about 25,000), else compares every pair.
 
     Returns
     -------
@@ -163,9 +163,9 @@ def hamming_components(
         number of substrings :func:`hamming_index_plan` finds cheapest, even
         where comparing every pair would be faster. "auto" uses the index
         when the plan predicts it is faster: many codes and a distance bound
-        small next to the bits (measured: 64-bit codes at threshold 0.9 from
-        about 1,000 codes; 4096-bit codes at 0.95 from about 10,000 and at
-        0.9 from about 50,000), else compares every pair.
+        small next to the bits (64-bit codes at threshold 0.9 from about
+        1,200 codes, at 0.8 from about 3,000; 4096-bit codes at 0.95 from
+        about 5,000, at 0.9 from about 25,000), else compares every pair.
 
     Returns
     -------
