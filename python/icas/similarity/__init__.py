@@ -23,12 +23,15 @@ from __future__ import annotations
 from icas.similarity._hamming import (
     hamming_components,
     hamming_cross,
+    hamming_index_plan,
     hamming_matrix,
     hamming_pairs,
 )
 from icas.similarity._minhash import (
     minhash_components,
     minhash_cross,
+    minhash_lsh_params,
+    minhash_lsh_recall,
     minhash_matrix,
     minhash_pairs,
 )
@@ -53,8 +56,10 @@ from icas.similarity._tm import (
 )
 
 __all__ = [
-    "hamming_components", "hamming_cross", "hamming_matrix", "hamming_pairs",
-    "minhash_components", "minhash_cross", "minhash_matrix", "minhash_pairs",
+    "hamming_components", "hamming_cross", "hamming_index_plan", "hamming_matrix",
+    "hamming_pairs",
+    "minhash_components", "minhash_cross", "minhash_lsh_params", "minhash_lsh_recall",
+    "minhash_matrix", "minhash_pairs",
     "orb_components", "orb_cross", "orb_matrix", "orb_pairs",
     "ssim_components", "ssim_cross", "ssim_matrix", "ssim_pairs",
     "tm_components", "tm_cross", "tm_matrix", "tm_pairs", "tm_similarity",
