@@ -257,9 +257,10 @@ class Clusteror:
         return res
 
     def _load_plan(self, out: Path, key: dict):
-        """On resume, the file list of the interrupted run (see
-        :func:`checkpoint.save_plan`); None when there is none to use."""
-        if not self.resume:
+        """The file list of the interrupted run (see :func:`checkpoint.save_plan`)
+        when a resumed run finds that its moves already took files away; None
+        otherwise (then the input is listed again, new files included)."""
+        if not self._moved:
             return None
         return checkpoint.load_plan(out.resolve(), key)
 
@@ -320,11 +321,11 @@ class Clusteror:
             raise FileNotFoundError(f"{src}: input folder does not exist")
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        self._moved = {}
         if self.option == "merge":
             return self._merge_folder(src, threshold, timings, t0)
         out = Path(self.out) if self.out else output.default_out(src)
-        # (a resumed run continues the interrupted run's list, whatever the
+        self._moved = _moved_away(out.resolve()) if self.resume else {}
+        # (a resumed move continues the interrupted run's list, whatever the
         # listing options are now)
         plan_key = {"input": str(src.resolve()), "option": self.option}
         ordered = _absolute(self._load_plan(out, plan_key), src, out)
@@ -336,8 +337,6 @@ class Clusteror:
         if ordered is None:
             ordered = [str(p) for p in _batches.order_files(files, self.order)]
             checkpoint.save_plan(out_dir, plan_key, _relative(ordered, src))
-        if self.resume:
-            self._moved = _moved_away(out_dir)
         if threshold == "auto":
             threshold = self._auto_threshold(ordered, timings)
         results, skipped = [], []
@@ -406,6 +405,7 @@ class Clusteror:
     def _merge_folder(self, src: Path, threshold: float, timings: dict, t0: float):
         """option='merge': merge an existing folder of batch folders."""
         out = Path(self.out) if self.out else src.with_name(src.resolve().name + "_merged")
+        self._moved = _moved_away(out.resolve()) if self.resume else {}
         plan_key = {"input": str(src.resolve()), "option": self.option}
         planned = _unflatten(self._load_plan(out, plan_key), src, out)
         parsed = planned if planned is not None else _batches.read_batch_folders(src)
@@ -415,8 +415,6 @@ class Clusteror:
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
         if planned is None:
             checkpoint.save_plan(out_dir, plan_key, _flatten(parsed, src))
-        if self.resume:
-            self._moved = _moved_away(out_dir)
         results, skipped = [], []
         for index, (clusters, outliers) in enumerate(parsed):
             paths = [str(p) for c in clusters for p in c] + [str(p) for p in outliers]
