@@ -17,8 +17,6 @@ from icas.chaining import connected_components
 from icas.cluster import batches as _batches
 from icas.cluster import checkpoint, output
 from icas.cluster.links import weakest_links
-from icas.cluster.report import write_report
-from icas.cluster.threshold import auto_threshold, sample_indices
 from icas.cluster.methods import (
     DEFAULT_THRESHOLDS,
     Extracted,
@@ -28,6 +26,8 @@ from icas.cluster.methods import (
     pairs,
     threshold_range,
 )
+from icas.cluster.report import write_report
+from icas.cluster.threshold import auto_threshold, sample_indices
 from icas.cluster.transfer import Journal, Transferer, inside
 from icas.io import _check_resize
 from icas.similarity._ssim import WIN_SIZE as SSIM_WINDOW
@@ -232,8 +232,9 @@ class Clusteror:
             # Checked before the output folder is made, not after reading.
             (w, h), _ = _check_resize(self.size, None)
             if min(w, h) < SSIM_WINDOW:
-                raise ValueError(f"size {w}x{h} is smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} "
-                                 f"SSIM window: pass a size of at least {SSIM_WINDOW}x{SSIM_WINDOW}")
+                win = f"{SSIM_WINDOW}x{SSIM_WINDOW}"
+                raise ValueError(f"size {w}x{h} is smaller than the {win} SSIM window: "
+                                 f"pass a size of at least {win}")
         t = DEFAULT_THRESHOLDS[self.method] if self.threshold is None else self.threshold
         if t == "auto":
             return "auto"
