@@ -319,3 +319,28 @@ def test_orb_on_images_too_small_for_keypoints(tmp_path, photos):
             _, des = orb.detectAndCompute(img, None)
             assert c == (0 if des is None else len(des)), p.name
     assert counts[:-1].sum() == 0 and counts[-1] > 0
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path, photos):
+    """Linux allows any bytes in a name (old archives: Latin-1). Such a file is
+    clustered, moved, listed in the manifest under its exact bytes and moved
+    back by undo."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    img = cv2.resize(photos[0], (64, 64), interpolation=cv2.INTER_AREA)
+    Image.fromarray(img).save(folder / "plain.png")
+    name = os.fsdecode(b"caf\xe9 \xff.png")  # invalid UTF-8: surrogate escapes
+    try:
+        (folder / name).write_bytes((folder / "plain.png").read_bytes())
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system only takes UTF-8 names")
+    out = tmp_path / "out"
+    r = Clusteror(folder, transfer="move", out=out, progress=False)()
+    assert r.skipped == [] and r.labels[str(folder / name)] == r.labels[str(folder / "plain.png")]
+    rows = read_manifest(out / "clusters.csv")
+    assert {Path(x["path"]).name for x in rows} == {"plain.png", name}
+    assert (out / r.destinations[str(folder / name)]).is_file()
+    assert "plain.png" in (out / "report.html").read_text(encoding="utf-8", errors="replace")
+    n, problems = undo(out)
+    assert (n, problems) == (2, [])
+    assert sorted(os.listdir(os.fsencode(folder))) == sorted([b"caf\xe9 \xff.png", b"plain.png"])

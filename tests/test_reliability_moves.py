@@ -424,3 +424,17 @@ def test_output_turning_read_only_mid_run_stops_with_one_error(
     assert {p.name: p.read_bytes() for p in inp.iterdir()} == files
     assert cluster_main([str(inp), "--transfer", "move", "--out", str(out), "-q", "--resume"]) == 0
     _check_placed(inp, out, pristine)
+
+
+def test_resume_without_moved_files_lists_the_input_again(pristine, tmp_path):
+    """The saved file list is only used when moves took files away; a copy
+    run resumed later also takes files added meanwhile."""
+    _, files, _ = pristine
+    inp = _fresh_copy(pristine, tmp_path / "in")
+    out = tmp_path / "out"
+    assert cluster_main([str(inp), "--out", str(out), "-q"]) == 0
+    shutil.copy(inp / "g0 v0.jpg", inp / "added.jpg")
+    assert cluster_main([str(inp), "--out", str(out), "-q", "--resume"]) == 0
+    rows = {Path(r["path"]).name: r for r in read_manifest(out / "clusters.csv")}
+    assert set(rows) == set(files) | {"added.jpg"}
+    assert rows["added.jpg"]["cluster"] == rows["g0 v0.jpg"]["cluster"] != "skipped"

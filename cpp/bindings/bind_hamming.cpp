@@ -36,9 +36,11 @@ carray<int32_t> matrix(const carray<uint8_t>& codes, int n_threads, const std::s
 carray<int32_t> cross(const carray<uint8_t>& a, const carray<uint8_t>& b, int n_threads,
                       const std::string& kernel) {
     const int64_t nb = code_bytes(a, "a");
-    require(code_bytes(b, "b") == nb, "a and b must have the same number of bytes per code, got " +
-                                          std::to_string(nb) + " and " +
-                                          std::to_string(b.shape(1)));
+    // (b is checked before its shape goes into the message: arguments are
+    // evaluated in no set order, and shape(1) of a 0-d array throws IndexError)
+    const int64_t nbb = code_bytes(b, "b");
+    require(nbb == nb, "a and b must have the same number of bytes per code, got " +
+                           std::to_string(nb) + " and " + std::to_string(nbb));
     const HammingKernel k = hamming_kernel_from_name(kernel);
     const int64_t na = a.shape(0), nbr = b.shape(0);
     auto out = empty<int32_t>({na, nbr});

@@ -42,8 +42,11 @@ carray<double> cross(const carray<S>& a, const carray<S>& b, int n_threads,
                      const std::string& kernel) {
     const int64_t k = slots(a, "a");
     const MinhashKernel kern = minhash_kernel_from_name(kernel);
-    require(slots(b, "b") == k, "a and b must have the same number of slots, got " +
-                                    std::to_string(k) + " and " + std::to_string(b.shape(1)));
+    // (b is checked before its shape goes into the message: arguments are
+    // evaluated in no set order, and shape(1) of a 0-d array throws IndexError)
+    const int64_t kb = slots(b, "b");
+    require(kb == k, "a and b must have the same number of slots, got " + std::to_string(k) +
+                         " and " + std::to_string(kb));
     const int64_t na = a.shape(0), nb = b.shape(0);
     auto out = empty<double>({na, nb});
     const S* pa = a.data();

@@ -36,11 +36,18 @@ def threshold(value, *, name: str = "threshold", low: float = 0.0, high: float =
     return value
 
 
+def c_array(a: np.ndarray, dtype=None) -> np.ndarray:
+    """a itself if it is C-contiguous and aligned (and of dtype), else a copy
+    that is. (np.ascontiguousarray keeps a misaligned view, e.g. one into a
+    byte buffer at an odd offset, and the kernels read whole aligned words.)"""
+    return np.require(a, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
 def array(a, *, name: str, dtype, ndim, min_items: int = 0) -> np.ndarray:
     """Check dtype and number of dimensions; return a C-contiguous array.
 
-    The only conversion done is to C order for a non-contiguous input (a view,
-    a slice); the dtype is never changed silently.
+    The only conversion done is a copy to C order for a non-contiguous or
+    misaligned input (a view, a slice); the dtype is never changed silently.
     """
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
@@ -53,7 +60,7 @@ def array(a, *, name: str, dtype, ndim, min_items: int = 0) -> np.ndarray:
         raise ValueError(f"{name} must have {want} dimensions, got shape {shape_str(a)}")
     if a.ndim and a.shape[0] < min_items:
         raise ValueError(f"{name} needs at least {min_items} items, got shape {shape_str(a)}")
-    return np.ascontiguousarray(a)
+    return c_array(a)
 
 
 def groups(g, n: int) -> np.ndarray | None:
@@ -65,4 +72,4 @@ def groups(g, n: int) -> np.ndarray | None:
         raise ValueError(f"groups must have shape ({n},), got {shape_str(g)}")
     if not np.issubdtype(g.dtype, np.integer):
         raise TypeError(f"groups must be integers, got {g.dtype}")
-    return np.ascontiguousarray(g, dtype=np.int64)
+    return c_array(g, np.int64)

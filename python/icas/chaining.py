@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from icas import _core
-from icas._validate import shape_str
+from icas._validate import c_array, shape_str
 
 
 def connected_components(edges, n_items: int) -> np.ndarray:
@@ -37,5 +37,5 @@ def connected_components(edges, n_items: int) -> np.ndarray:
         raise ValueError(f"edges must have shape (m, 2), got {shape_str(edges)}")
     if not np.issubdtype(edges.dtype, np.integer):
         raise TypeError(f"edges must be integers, got {edges.dtype}")
-    edges = np.ascontiguousarray(edges, dtype=np.int64)
+    edges = c_array(edges, np.int64)
     return _core.connected_components(edges, int(n_items))

@@ -120,7 +120,9 @@ def unique_name(folder_names: set[str], name: str) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+    # (surrogateescape: a file name that is not valid UTF-8 is written as
+    # the bytes it has on disk instead of failing the whole run)
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
@@ -139,9 +141,11 @@ def write_manifest(path: Path, rows: list[dict]) -> None:
 
 
 def read_manifest(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
 def write_json(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False))
+    # ASCII with escapes: any file name (even one that is not valid UTF-8)
+    # round-trips through json.loads.
+    write_atomic(path, json.dumps(data, indent=1))

@@ -268,8 +268,9 @@ class Clusteror:
             # Checked before the output folder is made, not after reading.
             (w, h), _ = _check_resize(self.size, None)
             if min(w, h) < SSIM_WINDOW:
-                raise ValueError(f"size {w}x{h} is smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} "
-                                 f"SSIM window: pass a size of at least {SSIM_WINDOW}x{SSIM_WINDOW}")
+                win = f"{SSIM_WINDOW}x{SSIM_WINDOW}"
+                raise ValueError(f"size {w}x{h} is smaller than the {win} SSIM window: "
+                                 f"pass a size of at least {win}")
         guards.check_linkage(self.linkage)
         self._max_size = guards.check_max_size(self.max_cluster_size)
         if self.threshold_plot is not None:
@@ -312,9 +313,10 @@ class Clusteror:
         return res
 
     def _load_plan(self, out: Path, key: dict):
-        """On resume, the file list of the interrupted run (see
-        :func:`checkpoint.save_plan`); None when there is none to use."""
-        if not self.resume:
+        """The file list of the interrupted run (see :func:`checkpoint.save_plan`)
+        when a resumed run finds that its moves already took files away; None
+        otherwise (then the input is listed again, new files included)."""
+        if not self._moved:
             return None
         return checkpoint.load_plan(out.resolve(), key)
 
@@ -438,11 +440,11 @@ class Clusteror:
             raise FileNotFoundError(f"{src}: input folder does not exist")
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        self._moved = {}
         if self.option == "merge":
             return self._merge_folder(src, threshold, rule, timings, t0)
         out = Path(self.out) if self.out else output.default_out(src)
-        # (a resumed run continues the interrupted run's list, whatever the
+        self._moved = _moved_away(out.resolve()) if self.resume else {}
+        # (a resumed move continues the interrupted run's list, whatever the
         # listing options are now)
         plan_key = {"input": str(src.resolve()), "option": self.option}
         ordered = _absolute(self._load_plan(out, plan_key), src, out)
@@ -455,8 +457,6 @@ class Clusteror:
         if ordered is None:
             ordered = [str(p) for p in _batches.order_files(files, self.order)]
             checkpoint.save_plan(out_dir, plan_key, _relative(ordered, src))
-        if self.resume:
-            self._moved = _moved_away(out_dir)
         try:
             threshold = self._choose_threshold(threshold, rule, ordered, timings)
         except BaseException:
@@ -648,6 +648,7 @@ class Clusteror:
     def _merge_folder(self, src: Path, threshold, rule: str, timings: dict, t0: float):
         """option='merge': merge an existing folder of batch folders."""
         out = Path(self.out) if self.out else src.with_name(src.resolve().name + "_merged")
+        self._moved = _moved_away(out.resolve()) if self.resume else {}
         plan_key = {"input": str(src.resolve()), "option": self.option}
         planned = _unflatten(self._load_plan(out, plan_key), src, out)
         parsed = planned if planned is not None else _batches.read_batch_folders(src)
@@ -655,8 +656,6 @@ class Clusteror:
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
         if planned is None:
             checkpoint.save_plan(out_dir, plan_key, _flatten(parsed, src))
-        if self.resume:
-            self._moved = _moved_away(out_dir)
         files = [str(p) for clusters, outl in parsed for p in [*sum(clusters, []), *outl]]
         try:
             threshold = self._choose_threshold(threshold, rule, files, timings)

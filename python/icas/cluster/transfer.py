@@ -152,7 +152,9 @@ class Journal:
                     raise
 
     def _write(self, record: dict) -> None:
-        self._write_raw(json.dumps(record, ensure_ascii=False) + "\n")
+        # ASCII with escapes: any file name round-trips, even one that is not
+        # valid UTF-8, and a torn line never splits a multi-byte character.
+        self._write_raw(json.dumps(record) + "\n")
 
     def sync(self) -> None:
         try:
@@ -175,7 +177,7 @@ class Journal:
         done: set[str] = set()
         if not self.path.exists():
             return entries, done
-        with open(self.path, encoding="utf-8") as fh:
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
                     rec = json.loads(line)
