@@ -265,6 +265,7 @@ class PainterWindows:
                     if labels is None:
                         break
                     p.set_labels(labels)
+                    p.say(p.status())
                     self._dirty = True
                 if self._dirty:
                     self._draw()
