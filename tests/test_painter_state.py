@@ -370,9 +370,11 @@ def test_every_key(painter, tmp_path):
     assert p.key(ord("q")) == "quit" and p.quit
 
 
-def test_mouse_clicks(painter):
+def test_mouse_clicks(painter, caplog):
     p = painter
-    assert p.mouse(cv2.EVENT_LBUTTONDOWN, 5, 5)
+    with caplog.at_level("INFO", logger="icas.segment.painter"):
+        assert p.mouse(cv2.EVENT_LBUTTONDOWN, 5, 5)
+    assert caplog.messages == ["left click: fill (5, 5): changed"]
     assert (p.canvas.paint[quadrants() == 1] == 1).all()
     assert not p.mouse(cv2.EVENT_LBUTTONUP, 5, 5)
     assert not p.mouse(cv2.EVENT_LBUTTONDOWN, -3, 5) and not p.mouse(cv2.EVENT_MOUSEMOVE, 99, 5)

@@ -71,6 +71,7 @@ def test_flag_names_follow_the_api_names():
         (["{folder}", "--alpha", "2"], "--alpha must be in [0, 1]"),
         (["{folder}", "--methods", "kmeans"], "go with --preview"),
         (["{folder}", "--thread-range", "-1"], "--thread-range"),
+        (["{folder}", "--out", "{folder}/."], "--out must not be FOLDER itself"),
     ],
 )
 def test_usage_errors_exit_2(argv, message, folder, capsys):

@@ -41,19 +41,9 @@ def display(tmp_path_factory):
     r, w = os.pipe()
     with open(log, "wb") as err:
         proc = subprocess.Popen(
-            # -noreset: by default the server resets when its last client leaves,
-            # and refuses the next app's connection while it does.
-            [
-                xvfb,
-                "-displayfd",
-                str(w),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ],
+            # Without -noreset, as xvfb-run starts it: the server resets whenever its
+            # last client leaves (between two apps), which icas-segment must survive.
+            [xvfb, "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
             pass_fds=(w,),
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -93,15 +83,20 @@ def poll(check, what: str, timeout: float = 20.0):
 
 
 class App:
-    """``python -m icas.segment ARGS`` on a display, with xdotool at hand."""
+    """``python -m icas.segment -v ARGS`` on a display, with xdotool at hand.
+
+    ``-v`` makes the painter log every click and key it handles, so each step
+    waits for its effect before the next one.
+    """
 
     def __init__(self, display: str, args, tmp_path: Path):
         self.env = {**os.environ, "DISPLAY": display}
+        self.last_press: dict[int, float] = {}
         self.err = tmp_path / "stderr.txt"
         self.out = tmp_path / "stdout.txt"
         with open(self.err, "wb") as e, open(self.out, "wb") as o:
             self.proc = subprocess.Popen(
-                ["timeout", "60", sys.executable, "-m", "icas.segment", *map(str, args)],
+                ["timeout", "60", sys.executable, "-m", "icas.segment", "-v", *map(str, args)],
                 env=self.env,
                 stdout=o,
                 stderr=e,
@@ -114,17 +109,21 @@ class App:
         if self.proc.poll() is not None:
             raise AssertionError(f"exited ({self.proc.returncode}):\n{self.stderr()}")
 
-    def wait_for(self, text: str) -> None:
+    def wait_for(self, text: str, *, after: int = 0, timeout: float = 20.0) -> None:
+        """Wait until ``text`` appears in stderr (past its first ``after`` characters)."""
+
         def seen():
             self.alive()
-            return text in self.stderr()
+            return text in self.stderr()[after:]
 
-        poll(seen, repr(text))
+        poll(seen, repr(text), timeout)
 
-    def xdotool(self, *args) -> str:
+    def xdotool(self, *args, check: bool = True) -> str:
         res = subprocess.run(
             ["xdotool", *map(str, args)], env=self.env, capture_output=True, text=True, timeout=20
         )
+        if check and res.returncode != 0:
+            raise AssertionError(f"xdotool {' '.join(map(str, args))} failed: {res.stderr}")
         return res.stdout.strip() if res.returncode == 0 else ""
 
     def window(self, title: str, size: tuple[int, int]) -> str:
@@ -133,41 +132,80 @@ class App:
 
         def found():
             self.alive()
-            ids = self.xdotool("search", "--onlyvisible", "--name", f"^{title}").split()
-            for wid in ids:
-                geometry = self.xdotool("getwindowgeometry", wid)
+            ids = self.xdotool("search", "--onlyvisible", "--name", f"^{title}", check=False)
+            for wid in ids.split():
+                geometry = self.xdotool("getwindowgeometry", wid, check=False)
                 if f"Geometry: {size[0]}x{size[1]}" in geometry:
                     return wid
             return None
 
         return poll(found, f"window {title!r} of size {size}")
 
-    def click(self, wid: str, x: int, y: int, button: int = 1, repeat: int = 1) -> None:
-        self.xdotool(
-            "mousemove", "--window", wid, x, y, "click", "--repeat", repeat, "--delay", 60, button
-        )
+    def gone(self, title: str) -> None:
+        """Wait until no visible window's title starts with ``title``."""
+
+        def none_left():
+            self.alive()
+            return not self.xdotool("search", "--onlyvisible", "--name", f"^{title}", check=False)
+
+        poll(none_left, f"windows {title!r} to close")
+
+    def click(self, wid: str, x: int, y: int, expect: str, button: int = 1, repeat: int = 1):
+        """Click and wait for the app to log ``expect``.
+
+        Synthetic input on a heavily loaded machine now and then loses a
+        click; every click here is idempotent (fill, unfill, pick a colour, a
+        cut point repeating the last one), so an unseen one is sent again.
+        """
+        for _attempt in range(3):
+            # Qt takes two presses of a button within its double-click interval
+            # (400 ms) for a double click unless it saw the mouse move away in
+            # between, which may come late under load: single clicks keep apart.
+            wait = self.last_press.get(button, -1.0) + 0.45 - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            start = len(self.stderr())
+            self.xdotool("mousemove", "--sync", "--window", wid, x, y)
+            self.xdotool("click", "--repeat", repeat, "--delay", 60, button)
+            self.last_press[button] = time.monotonic()
+            try:
+                self.wait_for(expect, after=start, timeout=8)
+                return
+            except AssertionError:
+                self.alive()
+        raise AssertionError(f"the app never logged {expect!r}:\n{self.stderr()}")
+
+    def move(self, wid: str, x: int, y: int) -> None:
+        self.xdotool("mousemove", "--sync", "--window", wid, x, y)
 
     def drag(self, wid: str, start, end, button: int) -> None:
-        self.xdotool("mousemove", "--window", wid, *start, "mousedown", button)
-        self.xdotool(
-            "mousemove", "--window", wid, (start[0] + end[0]) // 2, (start[1] + end[1]) // 2
-        )
-        self.xdotool("mousemove", "--window", wid, *end, "mouseup", button)
+        self.move(wid, *start)
+        self.xdotool("mousedown", button)
+        self.move(wid, (start[0] + end[0]) // 2, (start[1] + end[1]) // 2)
+        self.move(wid, *end)
+        self.xdotool("mouseup", button)
 
-    def key(self, wid: str, key: str) -> None:
+    def key(self, wid: str, key: str, expect: str) -> None:
+        """Press a key (keys are not idempotent: sent once) and wait for ``expect``."""
+        start = len(self.stderr())
         self.xdotool("windowfocus", "--sync", wid, "key", key)
+        self.wait_for(expect, after=start)
 
     def finish(self) -> int:
         try:
             return self.proc.wait(20)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.close()
             raise
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()  # timeout passes SIGTERM on to the app
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 @pytest.fixture
@@ -219,45 +257,50 @@ def test_click_pick_cut_save_and_quit(app, folder, tmp_path):
     palette = Palette()
     img = a.window("icas painter", (W, H))
     colors = a.window("icas colours", (palette.width, palette.grid_height + palette.status_height))
-    a.click(img, 60, 50)  # the rectangle, in the first colour
-    a.click(colors, *palette.swatch_center(2))
-    a.click(img, 5, 5)  # the background, in the third colour
-    a.key(img, "space")
-    a.wait_for("[2/2] im1.png: 2 segments")
+    a.click(img, 60, 50, "left click: fill (60, 50): changed")  # the rectangle, first colour
+    third = DEFAULT_COLORS[2]
+    a.click(colors, *palette.swatch_center(2), f"R:{third[2]},G:{third[1]},B:{third[0]}")
+    a.click(img, 5, 5, "left click: fill (5, 5): changed")  # the background, third colour
+    a.key(img, "space", "[2/2] im1.png: 2 segments")
     red = read_mask(out / mask_name("im0", RED))
     np.testing.assert_array_equal(red, region(30, 40, 90, 110))
-    third = read_mask(out / mask_name("im0", DEFAULT_COLORS[2]))
-    np.testing.assert_array_equal(third, 255 - region(30, 40, 90, 110))
+    np.testing.assert_array_equal(
+        read_mask(out / mask_name("im0", third)), 255 - region(30, 40, 90, 110)
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [mask_name("im0", RED), mask_name("im0", DEFAULT_COLORS[2])]
+        [mask_name("im0", RED), mask_name("im0", third)]
     )
     # Two middle clicks cut the second rectangle at x = 80; fill its left part.
-    a.click(img, 80, 10, button=2)
-    a.click(img, 80, 110, button=2)
-    a.click(img, 40, 50)
-    a.key(img, "space")
-    a.wait_for("that was the last image")
-    left = read_mask(out / mask_name("im1", DEFAULT_COLORS[2]))
+    a.click(img, 5, 5, "left click: fill (5, 5): changed")
+    a.click(img, 80, 10, "middle click: cut (80, 10)", button=2)
+    a.click(img, 80, 110, "middle click: cut (80, 110)", button=2)
+    a.click(img, 40, 50, "left click: fill (40, 50): changed")
+    # Right click unfills (and opens no context menu that would swallow the keys).
+    a.click(img, 5, 5, "right click: unfill (5, 5): changed", button=3)
+    a.key(img, "space", "that was the last image")
+    left = read_mask(out / mask_name("im1", third))
     np.testing.assert_array_equal(left, region(20, 20, 100, 80))
-    a.key(img, "q")
+    a.xdotool("windowfocus", "--sync", img, "key", "q")
     assert a.finish() == 0
     assert "2 of 2 image(s) saved" in a.out.read_text()
     assert "Traceback" not in a.stderr()
 
 
-def test_continuous_fill_then_q_quits_without_saving(app, folder, tmp_path):
+def test_continuous_fill_on_a_scaled_window_then_q_quits_without_saving(app, folder, tmp_path):
     out = tmp_path / "out"
-    a = app(folder, "--method", "kmeans", "--k", "2", "--out", out)
+    # The window is at most 120x120: the image is shown at 3/4 size.
+    a = app(folder, "--method", "kmeans", "--k", "2", "--out", out, "--max-window", 120, 120)
     a.wait_for("[1/2] im0.png")
-    img = a.window("icas painter", (W, H))
-    a.click(img, 5, 5, repeat=2)  # double click: continuous filling on
-    for x, y in ((30, 30), (50, 45), (60, 50)):  # the mouse passes over the rectangle
-        a.xdotool("mousemove", "--window", img, x, y)
-    a.key(img, "space")
-    a.wait_for("[2/2] im1.png")
+    img = a.window("icas painter", (120, 90))
+    # A double click (at image pixel (4, 4)): continuous filling on.
+    a.click(img, 3, 3, "double left click: toggle_fill (4, 4): changed", repeat=2)
+    for x, y in ((20, 20), (40, 35), (56, 45)):  # the mouse passes over the rectangle
+        a.move(img, x, y)
+    a.wait_for("move: fill (53, 46): changed")  # window (40, 35) is image pixel (53, 46)
+    a.key(img, "space", "[2/2] im1.png")
     np.testing.assert_array_equal(read_mask(out / mask_name("im0", RED)), np.full((H, W), 255))
-    a.click(img, 5, 5)
-    a.key(img, "q")
+    a.click(img, 3, 3, "left click: fill (4, 4): changed")
+    a.xdotool("windowfocus", "--sync", img, "key", "q")
     assert a.finish() == 0
     assert not list(out.glob("im1*"))  # q does not save
     assert "1 of 2 image(s) saved" in a.out.read_text()
@@ -278,16 +321,15 @@ def test_grabcut_windows_then_paint(app, tmp_path):
     notes = a.window("icas grabcut annotations", (W, H))
     a.window("icas grabcut segments", (W, H))
     a.drag(notes, (35, 22), (125, 98), button=2)  # the attention rectangle
-    a.wait_for("rectangle set")
-    for i in (1, 2):
-        a.key(notes, "space")
-        a.wait_for(f"GrabCut iteration {i}")
-    a.key(notes, "f")
+    a.wait_for("rectangle 35,22 91x77 set")
+    a.key(notes, "space", "GrabCut iteration 1")
+    a.key(notes, "space", "GrabCut iteration 2")
+    a.key(notes, "f", "[1/1] ell.png: 1 segments")
+    a.gone("icas grabcut")  # they could be over the painter window and take its clicks
     painter = a.window("icas painter", (W, H))
-    a.click(painter, 80, 60)
-    a.key(painter, "space")
-    a.wait_for("that was the last image")
+    a.click(painter, 80, 60, "left click: fill (80, 60): changed")
+    a.key(painter, "space", "that was the last image")
     mask = read_mask(out / mask_name("ell", RED)) > 0
     assert (mask & truth).sum() / (mask | truth).sum() > 0.9
-    a.key(painter, "q")
+    a.xdotool("windowfocus", "--sync", painter, "key", "q")
     assert a.finish() == 0

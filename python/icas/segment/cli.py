@@ -341,6 +341,8 @@ def _paint(args, given: dict) -> int:
     if not paths:
         raise FileNotFoundError(f"no images in {folder}")
     out = args.out or folder.resolve().parent / f"{folder.resolve().name}_segmented"
+    if out.resolve() == folder.resolve():
+        raise UsageError("--out must not be FOLDER itself (the masks would be read as images)")
     templates = None
     for i, root in enumerate(args.templates):
         more = TemplateSet.from_root(root, prefix=f"{i}:" if len(args.templates) > 1 else "")

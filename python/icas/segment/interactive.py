@@ -93,8 +93,8 @@ class GrabCutTool(_Tool):
         done = self._drag_event(event, x, y)
         if done is not None:
             try:
-                self.session.set_rect(*done)
-                self.message = "rectangle set: press space to run GrabCut"
+                x, y, w, h = self.session.set_rect(*done)
+                self.message = f"rectangle {x},{y} {w}x{h} set: press space to run GrabCut"
             except ValueError as exc:
                 self.message = str(exc)
             return True

@@ -23,6 +23,7 @@ Keys
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,13 @@ import cv2
 import numpy as np
 
 from icas.segment.canvas import Canvas, ColorTable
-from icas.segment.export import check_formats, existing_outputs, output_stems, save_outputs
+from icas.segment.export import (
+    check_formats,
+    color_label,
+    existing_outputs,
+    output_stems,
+    save_outputs,
+)
 from icas.segment.palette import Palette
 from icas.segment.prefetch import SegmentError
 
@@ -64,6 +71,8 @@ HELP = "\n".join(
     + ["mouse:"]
     + [f"  {what:20} {text}" for what, text in MOUSE_HELP]
 )
+
+log = logging.getLogger(__name__)
 
 _ESC = 27
 _BUTTON_DOWN = {
@@ -237,10 +246,14 @@ class Painter:
                 if existing_outputs(self.out_dir, self.stems[i], self.export)
                 else ""
             )
-            segments = "" if self.canvas is None else f": {self.canvas.labels.max()} segments"
-            self.say(f"[{i + 1}/{len(self.paths)}] {self.paths[i].name}{segments}{done}")
+            self.say(self.status() + done)
             return True
         return False
+
+    def status(self) -> str:
+        """``[i/n] name: k segments`` of the current image."""
+        segments = "" if self.canvas is None else f": {self.canvas.labels.max()} segments"
+        return f"[{self.index + 1}/{len(self.paths)}] {self.path.name}{segments}"
 
     def set_labels(self, labels) -> None:
         """Start painting the current image with ``labels`` (from the
@@ -402,12 +415,13 @@ class Painter:
         action = KEYS[ch][0]
         if action == "quit":
             self.quit = True
+            log.info("key %r: quit", ch)
             return "quit"
         before = self.index
         changed = getattr(self, action)()
-        if self.index != before:
-            return "opened"
-        return "changed" if changed else "unchanged"
+        outcome = "opened" if self.index != before else ("changed" if changed else "unchanged")
+        log.info("key %r: %s, %s", ch, action, outcome)
+        return outcome
 
     def mouse(self, event: int, x: int, y: int, flags: int = 0) -> bool:
         """Handle an OpenCV mouse event on the image window (image coordinates).
@@ -420,33 +434,44 @@ class Painter:
         release; the press right after a double click is part of it and is
         ignored (other back ends send no such press: the release clears it).
         """
+        what, changed = self._mouse(event, x, y)
+        if what is not None and (changed or not what.startswith("move")):
+            log.info("%s (%d, %d): %s", what, x, y, "changed" if changed else "no change")
+        return changed
+
+    def _mouse(self, event: int, x: int, y: int) -> tuple[str | None, bool]:
+        """``(what happened, changed)`` for one mouse event."""
         if event in _DOUBLE:
             button = _DOUBLE[event]
             self._swallow.add(button)
-            return {"left": self.toggle_fill, "right": self.toggle_unfill, "middle": self.end_cut}[
-                button
-            ]()
+            action = {"left": "toggle_fill", "right": "toggle_unfill", "middle": "end_cut"}[button]
+            return f"double {button} click: {action}", getattr(self, action)()
         if event in _BUTTON_UP:
             self._swallow.discard(_BUTTON_UP[event])
-            return False
+            return None, False
         if self.canvas is None or not self.canvas.inside(x, y):
-            return False
+            return None, False
         if event in _BUTTON_DOWN:
             button = _BUTTON_DOWN[event]
-            if button in self._swallow:
+            if button in self._swallow:  # the second press of a double click
                 self._swallow.discard(button)
-                return False
-            return {"left": self.fill, "right": self.unfill, "middle": self.cut}[button](x, y)
+                return None, False
+            action = {"left": "fill", "right": "unfill", "middle": "cut"}[button]
+            return f"{button} click: {action}", getattr(self, action)(x, y)
         if event == cv2.EVENT_MOUSEMOVE and self.mode is not None:
-            return self.fill(x, y) if self.mode == "fill" else self.unfill(x, y)
-        return False
+            return f"move: {self.mode}", getattr(self, self.mode)(x, y)
+        return None, False
 
     def palette_mouse(self, event: int, x: int, y: int, flags: int = 0) -> bool:
         """Handle a mouse event on the colour window: a left click picks a colour."""
         if event != cv2.EVENT_LBUTTONDOWN:
             return False
         swatch = self.palette.color_at(x, y)
-        return swatch is not None and self.pick(swatch)
+        if swatch is None:
+            return False
+        self.pick(swatch)
+        log.info("colour click (%d, %d): %s", x, y, color_label(self.colors.bgr(self.color)))
+        return True
 
     # ------------------------------------------------------------------ pictures
     def picture(self) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 from collections.abc import Callable
 
 import cv2
@@ -35,43 +36,79 @@ class NoScreenError(RuntimeError):
     """Windows cannot be opened here (no display, or OpenCV without a GUI)."""
 
 
+class _Screen:
+    """A connection to the X display, held while the windows are open.
+
+    An X server with no client left resets itself (Xvfb and ``xvfb-run`` do
+    by default) and refuses connections for a moment while it does; Qt
+    aborts the process when its connection is refused. Holding a connection
+    of our own from before the first window until after the last one means
+    the server never resets under Qt, and connecting is retried for a moment
+    to ride out a reset that another client's exit started.
+    """
+
+    def __init__(self, *, retry_seconds: float = 2.0):
+        self.problem: str | None = None
+        self._xcb = None
+        self._conn = None
+        if sys.platform in ("win32", "darwin"):
+            return
+        display = os.environ.get("DISPLAY")
+        if not display:
+            self.problem = (
+                "no screen: DISPLAY is not set; run icas-segment in a desktop session "
+                "(or under a virtual screen: xvfb-run icas-segment ...)"
+            )
+            return
+        try:
+            xcb = ctypes.CDLL("libxcb.so.1")
+        except OSError:
+            self.problem = "cannot open windows: the X11 library libxcb.so.1 is not installed"
+            return
+        xcb.xcb_connect.restype = ctypes.c_void_p
+        xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+        xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+        xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+        deadline = time.monotonic() + retry_seconds
+        while True:
+            conn = xcb.xcb_connect(None, None)
+            if not xcb.xcb_connection_has_error(conn):
+                self._xcb, self._conn = xcb, conn
+                return
+            xcb.xcb_disconnect(conn)  # frees the error object of a failed connection
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        self.problem = (
+            f"no screen: cannot connect to the X display {display!r} (is its X server running?)"
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._xcb.xcb_disconnect(self._conn)
+            self._conn = None
+
+    def __enter__(self):
+        if self.problem:
+            self.close()
+            raise NoScreenError(self.problem)
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def screen_problem() -> str | None:
     """Why windows cannot be opened here, in one line, or None when they can.
 
     On Linux and other X11 systems the display named by ``DISPLAY`` must
-    accept a connection (checked with libxcb, the library OpenCV's Qt uses);
-    Windows and macOS always have a screen.
+    accept a connection (checked with libxcb, the library OpenCV's Qt uses;
+    retried for up to two seconds, while a server resets); Windows and macOS
+    always have a screen.
     """
-    if sys.platform in ("win32", "darwin"):
-        return None
-    display = os.environ.get("DISPLAY")
-    if not display:
-        return (
-            "no screen: DISPLAY is not set; run icas-segment in a desktop session "
-            "(or under a virtual screen: xvfb-run icas-segment ...)"
-        )
-    try:
-        xcb = ctypes.CDLL("libxcb.so.1")
-    except OSError:
-        return "cannot open windows: the X11 library libxcb.so.1 is not installed"
-    xcb.xcb_connect.restype = ctypes.c_void_p
-    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
-    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
-    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
-    conn = xcb.xcb_connect(None, None)
-    try:
-        failed = xcb.xcb_connection_has_error(conn)
-    finally:
-        xcb.xcb_disconnect(conn)  # also frees the error object of a failed connection
-    if failed:
-        return f"no screen: cannot connect to the X display {display!r} (is its X server running?)"
-    return None
-
-
-def _require_screen() -> None:
-    problem = screen_problem()
-    if problem:
-        raise NoScreenError(problem)
+    screen = _Screen()
+    screen.close()
+    return screen.problem
 
 
 def _named_window(title: str) -> None:
@@ -211,7 +248,10 @@ class PainterWindows:
         NoScreenError
             When no window can be opened (checked before any window call).
         """
-        _require_screen()
+        with _Screen():
+            return self._run()
+
+    def _run(self) -> int:
         p = self.painter
         self.log(HELP)
         started = p.start()
@@ -225,6 +265,7 @@ class PainterWindows:
                     if labels is None:
                         break
                     p.set_labels(labels)
+                    p.say(p.status())
                     self._dirty = True
                 if self._dirty:
                     self._draw()
@@ -283,6 +324,7 @@ class PainterWindows:
         finally:
             for title in titles:
                 self._close(title)
+            cv2.waitKey(1)  # gone from the screen before the painter's windows appear
 
 
 def show_picture(picture: np.ndarray, *, title: str = "icas preview") -> None:
@@ -293,12 +335,12 @@ def show_picture(picture: np.ndarray, *, title: str = "icas preview") -> None:
     NoScreenError
         When no window can be opened (checked before any window call).
     """
-    _require_screen()
-    _named_window(title)
-    try:
-        cv2.imshow(title, picture)
-        while cv2.waitKeyEx(50) == -1 and _visible(title):
-            pass
-    finally:
-        cv2.destroyWindow(title)
-        cv2.waitKey(1)
+    with _Screen():
+        _named_window(title)
+        try:
+            cv2.imshow(title, picture)
+            while cv2.waitKeyEx(50) == -1 and _visible(title):
+                pass
+        finally:
+            cv2.destroyWindow(title)
+            cv2.waitKey(1)
