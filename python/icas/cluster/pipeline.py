@@ -365,7 +365,10 @@ class Clusteror:
         return dest
 
     def _finish(self, out_dir, threshold, labels, batch_of, reps, weak, skipped, dest,
-                timings, t0) -> ClusterResult:
+                timings, t0, extra: dict | None = None) -> ClusterResult:
+        """Transfer the files, write the manifest, the report and summary.json
+        (plus the entries of ``extra``). ``threshold`` is None for methods
+        without one (the deep-learning path)."""
         t = time.perf_counter()
         rows = []
         with Journal(out_dir) as journal:
@@ -411,5 +414,6 @@ class Clusteror:
             "method": self.method, "threshold": threshold, "option": self.option,
             "images": len(labels), "clusters": len(result.clusters),
             "outliers": len(result.outliers), "skipped": len(skipped), "timings": timings,
+            **(extra or {}),
         })
         return result

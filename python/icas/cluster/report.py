@@ -86,7 +86,8 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
         f"<title>icas report: {html.escape(out_dir.name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>icas clustering report</h1><table class='summary'>",
         f"<tr><td>method</td><td>{html.escape(result.method)}</td></tr>",
-        f"<tr><td>threshold</td><td id='threshold'>{result.threshold:g}</td></tr>",
+        (f"<tr><td>threshold</td><td id='threshold'>{result.threshold:g}</td></tr>"
+         if result.threshold is not None else ""),
         f"<tr><td>images clustered</td><td id='n-images'>{len(result.labels)}</td></tr>",
         f"<tr><td>clusters</td><td id='n-clusters'>{len(clusters)}</td></tr>",
         f"<tr><td>outliers</td><td id='n-outliers'>{len(outliers)}</td></tr>",
