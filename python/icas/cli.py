@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from icas.cluster.methods import DEFAULT_THRESHOLDS, METHODS
+from icas.dl import cli as dl_cli
 
 log = logging.getLogger("icas")
 
@@ -32,7 +33,8 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    help="make a small mixed dataset in DIR (default ./icas-demo) and cluster it")
     p.add_argument("--undo", type=Path, metavar="OUT",
                    help="reverse the transfers of the run that wrote OUT (moved files go back)")
-    p.add_argument("--method", choices=METHODS, default="imagehash")
+    p.add_argument("--method", choices=(*METHODS, "dl"), default="imagehash",
+                   help="similarity method, or dl: a neural network's embeddings (icas[dl])")
     p.add_argument("--threshold", type=_threshold, default=None,
                    help="similarity >= threshold links two images, or 'auto' (chosen from a "
                    "sample and printed); default per method: "
@@ -54,6 +56,7 @@ def _cluster_parser() -> argparse.ArgumentParser:
     p.add_argument("--highfreq-factor", type=int, default=None, help="imagehash: factor (16)")
     p.add_argument("--nfeatures", type=int, default=None, help="orb: features per image (500)")
     p.add_argument("--num-perm", type=int, default=None, help="minhash: permutations (128)")
+    dl_cli.add_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log details and tracebacks")
     return p
@@ -85,6 +88,11 @@ def cluster_main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("icas-cluster: error: give exactly one of FOLDER, --demo or --undo", file=sys.stderr)
         return 2
+    problem = dl_cli.check(args)
+    if problem:
+        parser.print_usage(sys.stderr)
+        print(f"icas-cluster: error: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.undo is not None:
             from icas.cluster.transfer import undo
@@ -100,6 +108,10 @@ def cluster_main(argv: list[str] | None = None) -> int:
 
             folder = make_demo(args.demo)
             print(f"demo images written to {folder}", file=sys.stderr)
+        if args.method == "dl":
+            result = dl_cli.run(args, folder)
+            print(dl_cli.summary(result))
+            return 0
         from icas.cluster import Clusteror
 
         params = {k: v for k, v in (("hash_size", args.hash_size),
