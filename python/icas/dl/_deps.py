@@ -26,15 +26,6 @@ def require_torch():
     return torch
 
 
-def require_torchvision():
-    """Return the ``torchvision`` module, or raise ImportError naming ``icas[dl]``."""
-    try:
-        import torchvision
-    except ImportError as exc:
-        raise _missing("torchvision", exc) from exc
-    return torchvision
-
-
 def require_sklearn():
     """Return the ``sklearn`` module, or raise ImportError naming ``icas[dl]``."""
     try:

@@ -11,8 +11,9 @@ candidate in grid order.
 
 Noise (label -1, from DBSCAN and HDBSCAN) is handled so that a candidate
 cannot win by discarding points: the silhouette is averaged over *all*
-points with a noise point counting 0 (it belongs nowhere), while
-Davies-Bouldin and Calinski-Harabasz are computed on the clustered points.
+points with a noise point counting 0 (it belongs nowhere), and for
+Davies-Bouldin and Calinski-Harabasz every noise point counts with the
+cluster whose centre is nearest.
 
 **One cluster or only noise.** The three metrics need at least two clusters
 (and fewer clusters than clustered points); a candidate that yields one
@@ -31,6 +32,7 @@ import itertools
 import logging
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +40,8 @@ import numpy as np
 from icas.dl._deps import require_sklearn
 
 require_sklearn()
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 log = logging.getLogger("icas")
 
@@ -135,11 +139,15 @@ def relabel(labels: np.ndarray, *, min_size: int = 1) -> np.ndarray:
 
 def scores(X: np.ndarray, labels: np.ndarray, *, sample_size: int | None = 4000,
            random_state: int = 0) -> tuple[float, float, float]:
-    """(silhouette with noise as 0, Davies-Bouldin, Calinski-Harabasz) of a labelling.
+    """(silhouette, Davies-Bouldin, Calinski-Harabasz) of a labelling with noise.
 
-    NaN for all three when fewer than two clusters remain or every
-    clustered point is its own cluster. The silhouette is computed on at most
-    ``sample_size`` points (seeded) to keep it linear in memory.
+    The silhouette is averaged over all points, a noise point counting 0;
+    for Davies-Bouldin and Calinski-Harabasz each noise point counts with the
+    cluster whose centre is nearest. Marking the rim of a cluster as noise
+    thus makes no cluster look tighter, and costs silhouette. NaN for all
+    three when fewer than two clusters remain or every clustered point is its
+    own cluster. The silhouette is computed on at most ``sample_size`` points
+    (seeded) to keep it linear in memory.
     """
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_samples
 
@@ -149,7 +157,13 @@ def scores(X: np.ndarray, labels: np.ndarray, *, sample_size: int | None = 4000,
     n_in = int(keep.sum())
     if k < 2 or k >= n_in:
         return math.nan, math.nan, math.nan
-    Xk, lk = X[keep], labels[keep]
+    full = labels
+    if not keep.all():
+        ids = np.unique(labels[keep])
+        centres = np.stack([X[labels == c].mean(axis=0) for c in ids])
+        d2 = ((X[~keep, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        full = labels.copy()
+        full[~keep] = ids[np.argmin(d2, axis=1)]
     idx = np.arange(len(labels))
     if sample_size is not None and len(labels) > sample_size:
         idx = np.sort(np.random.default_rng(random_state).choice(len(labels), sample_size,
@@ -159,7 +173,7 @@ def scores(X: np.ndarray, labels: np.ndarray, *, sample_size: int | None = 4000,
     if len(np.unique(labels[sub])) >= 2 and len(sub) > len(np.unique(labels[sub])):
         sil_sum = float(silhouette_samples(X[sub], labels[sub]).sum())
     silhouette = sil_sum / len(idx)  # noise points of the sample count 0
-    return silhouette, float(davies_bouldin_score(Xk, lk)), float(calinski_harabasz_score(Xk, lk))
+    return silhouette, float(davies_bouldin_score(X, full)), float(calinski_harabasz_score(X, full))
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -337,8 +351,11 @@ class EmbeddingClusterer:
             from sklearn.mixture import GaussianMixture
 
             kw = {} if params["max_iter"] is None else {"max_iter": params["max_iter"]}
+            # Three starts: one k-means start often settles in a local optimum
+            # (two groups shared by one component) where k-means with its
+            # four starts does not.
             gm = GaussianMixture(params["n_clusters"], covariance_type="full", reg_covar=1e-4,
-                                 random_state=rs, **kw)
+                                 n_init=3, random_state=rs, **kw)
             return gm.fit(X).predict(X)
         if algo == "hierarchy":
             from scipy.cluster.hierarchy import fcluster
@@ -388,7 +405,11 @@ class EmbeddingClusterer:
             if why:
                 log.info("%s %s skipped: %s", algo, params, why)
                 continue
-            labels = relabel(self._fit_one(X, params, tree))
+            with warnings.catch_warnings():
+                # e.g. k-means asked for more clusters than there are distinct
+                # points: the candidate records the clusters it really found.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                labels = relabel(self._fit_one(X, params, tree))
             c = Candidate(dict(params), n_clusters=int(labels.max(initial=-1)) + 1,
                           n_noise=int((labels < 0).sum()), labels=labels)
             c.silhouette, c.davies_bouldin, c.calinski_harabasz = scores(

@@ -14,7 +14,7 @@ import os
 import warnings
 from pathlib import Path
 
-from icas.dl._deps import require_torch, require_torchvision
+from icas.dl._deps import require_torch
 
 torch = require_torch()
 nn = torch.nn
@@ -28,23 +28,50 @@ VGG19_LAYERS = 18
 #: hub cache (``torch.hub.get_dir()/checkpoints``) when no file is given.
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 
+#: VGG19's convolutional layers ("E" in the paper): channels, "M" for max pooling.
+_VGG19 = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+          512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _vgg19_layers(layers: int) -> nn.Sequential:
+    """The first ``layers`` modules of ``torchvision.models.vgg19().features``
+    (same modules, same state-dict keys), without building the 120 M
+    parameters of its classifier."""
+    mods: list = []
+    cin = 3
+    for v in _VGG19:
+        if v == "M":
+            mods.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            conv = nn.Conv2d(cin, v, kernel_size=3, padding=1)
+            # torchvision's VGG initialisation: random features keep their scale
+            # through the ReLUs, which matters when no weights file is given.
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+            mods += [conv, nn.ReLU(inplace=True)]
+            cin = v
+    return nn.Sequential(*mods[:layers])
+
+
 def vgg19_features(weights=None, *, layers: int = VGG19_LAYERS) -> nn.Module:
-    """The first ``layers`` modules of VGG19's ``features``, frozen, in eval mode.
+    """The first ``layers`` modules of VGG19's ``features`` behind ImageNet normalisation.
 
     Parameters
     ----------
     weights : str or os.PathLike, optional
         A local file with a VGG19 state dict (torchvision's ``vgg19`` keys,
-        e.g. ``vgg19-dcbb9e9d.pth``). None: that file in torch's hub cache if
-        it is there, else random weights and a ``UserWarning``.
+        e.g. ``vgg19-dcbb9e9d.pth``; only the ``features.<i>`` entries of the
+        kept layers are needed, so a trimmed file of about 9 MB will do).
+        None: that file in torch's hub cache if it is there, else random
+        weights and a ``UserWarning``.
     layers : int, default :data:`VGG19_LAYERS`
     """
-    torchvision = require_torchvision()
-    net = torchvision.models.vgg19(weights=None)  # builds offline; never downloads
+    if weights is not None and not Path(os.fspath(weights)).is_file():
+        raise FileNotFoundError(f"{weights}: VGG19 weights file does not exist")
+    feats = _vgg19_layers(layers)
     if weights is None:
         cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
         weights = cached if cached.is_file() else None
@@ -56,15 +83,21 @@ def vgg19_features(weights=None, *, layers: int = VGG19_LAYERS) -> nn.Module:
         )
     else:
         path = Path(os.fspath(weights))
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: VGG19 weights file does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle/zip errors: one line naming the file
+            raise ValueError(f"{path}: not a readable torch file ({type(exc).__name__})") from exc
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
-        missing, _ = net.load_state_dict(state, strict=False)
-        if any(k.startswith("features.") for k in missing):
-            raise ValueError(f"{path}: not a VGG19 state dict (missing {missing[0]})")
-    feats = net.features[:layers]
+        prefix = "features."
+        wanted = {prefix + k for k in feats.state_dict()}
+        if not isinstance(state, dict) or not wanted <= set(state):
+            missing = sorted(wanted - set(state)) if isinstance(state, dict) else ["everything"]
+            raise ValueError(f"{path}: not VGG19 weights (missing {missing[0]})")
+        try:
+            feats.load_state_dict({k[len(prefix):]: state[k] for k in wanted})
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: not VGG19 weights (shapes differ)") from exc
     return _Normalised(feats, _IMAGENET_MEAN, _IMAGENET_STD)
 
 

@@ -160,11 +160,16 @@ class DLClusteror(Clusteror):
     Notes
     -----
     Clusters of a single image are outliers, as in the classic path. In the
-    merge, the representatives of every batch cluster and the outliers of
-    every batch are clustered together with the same algorithm and grid;
-    batch clusters (and outliers) whose representatives land in one merged
+    merge, every batch cluster is represented by the mean of its members'
+    embeddings (its representative file, flagged in the manifest, is the
+    member nearest that mean) and every outlier by its own; these are
+    clustered together with the same algorithm and grid, in file-name order
+    of the representatives (so merging ``dontmerge`` folders gives the full
+    run's result). Batch clusters and outliers that land in one merged
     cluster become one cluster, so an outlier can join a cluster of another
-    batch. Noise of the merge leaves its batch clusters as they were.
+    batch, as in the classic path; noise of the merge leaves its batch
+    clusters as they were. As in the original tool, two clusters of one
+    batch may be merged too.
     """
 
     def __init__(self, images_folder_path, algorithm="kmeans", batch_size=1000,
@@ -327,9 +332,11 @@ class DLClusteror(Clusteror):
         }))
         return labels
 
-    def _merge(self, results: list[_Batch], unit: np.ndarray, selection: list) -> np.ndarray:
+    def _merge(self, results: list[_Batch], vectors: np.ndarray, paths: list[str],
+               selection: list) -> np.ndarray:
         """Global labels (per embedding row) after merging batches through their
         representatives; see the class notes."""
+        unit = _unit(vectors)
         n = len(unit)
         group = np.full(n, -1, dtype=np.int64)   # the unit each row belongs to
         unit_rows: list[int] = []                 # the representative row of each unit
@@ -348,8 +355,20 @@ class DLClusteror(Clusteror):
                     group[b.rows[i]] = first_unit[lab]
         merged = np.arange(len(unit_rows))
         if len(results) > 1 and len(unit_rows) >= 2:
+            # Nodes in file-name order: merging batch folders (option "merge")
+            # then sees the nodes a full run saw, in the same order.
+            order = np.array(sorted(range(len(unit_rows)),
+                                    key=lambda j: (Path(paths[unit_rows[j]]).name, j)))
+            # A batch cluster enters the merge as the mean of its members'
+            # embeddings: steadier than any single member's.
             reduce = "none" if self.reduce == "none" else "l2"
-            mlabels = self._cluster(unit[unit_rows], "merge", selection, reduce=reduce)
+            rows = np.concatenate([b.rows for b in results])
+            base = vectors if reduce == "none" else unit
+            feats = np.zeros((len(unit_rows), base.shape[1]))
+            np.add.at(feats, group[rows], base[rows])
+            feats /= np.bincount(group[rows], minlength=len(unit_rows))[:, None]
+            mlabels = np.empty(len(unit_rows), dtype=np.int64)
+            mlabels[order] = self._cluster(feats[order], "merge", selection, reduce=reduce)
             for lab in np.unique(mlabels[mlabels >= 0]):
                 members = np.flatnonzero(mlabels == lab)
                 merged[members] = members[0]
@@ -401,7 +420,7 @@ class DLClusteror(Clusteror):
             labels, batch_of, reps = self._batch_layout(results, emb_paths, unit)
             dest = self._batch_destinations(results, labels, batch_of)
         else:
-            glabels = self._merge(results, unit, selection)
+            glabels = self._merge(results, vectors.astype(np.float64), emb_paths, selection)
             labels = {emb_paths[r]: int(glabels[r]) for b in results for r in b.rows}
             batch_of = {emb_paths[r]: b.index for b in results for r in b.rows}
             reps = {emb_paths[r] for r in representatives(unit, glabels).values()}
