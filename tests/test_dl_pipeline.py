@@ -340,3 +340,38 @@ def test_missing_extra_names_it(monkeypatch, tmp_path, capsys):
     assert cluster_main([str(folder), "--method", "dl", "-q"]) == 1
     err = capsys.readouterr().err
     assert 'icas[dl]' in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_finishes_an_interrupted_move(tmp_path, monkeypatch):
+    from icas.cluster import transfer
+
+    folder = tmp_path / "img"
+    colour_folder(folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    kw = dict(model=MeanColour(), epochs=0, image_size=16, transfer="move", out=tmp_path / "out",
+              progress=False, report=False)
+    calls = {"n": 0}
+    real = transfer._move
+
+    def dying_move(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(transfer, "_move", dying_move)
+    with pytest.raises(KeyboardInterrupt):
+        DLClusteror(folder, **kw)()
+    monkeypatch.setattr(transfer, "_move", real)
+    r = DLClusteror(folder, resume=True, **kw)()
+    placed = {p.name: p.read_bytes() for p in (r.out_dir / "results").rglob("*") if p.is_file()}
+    assert placed == before and list(folder.iterdir()) == []
+
+
+def test_progress_bar_per_epoch_with_the_loss(tmp_path, capsys):
+    folder = tmp_path / "img"
+    colour_folder(folder)
+    DLClusteror(folder, image_size=16, epochs=2, out=tmp_path / "out", n_clusters=[3],
+                report=False, progress=True)()
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "loss=" in err
