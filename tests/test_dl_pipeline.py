@@ -216,16 +216,20 @@ def test_outliers_can_join_clusters_of_other_batches(tmp_path):
     colour_folder(folder)
     for p in folder.glob("odd_*"):
         p.unlink()
-    # Batches of 8 in name order: each group is one batch; a red image put in
-    # the green batch is an outlier there and joins the red cluster in the merge.
+    # Batches of 8 in name order: each colour is one batch, and a copy of a red
+    # image, last in name order, is a batch of its own: an outlier there. In
+    # the merge it joins the red cluster; the three colours stay apart.
     img = cv2.imread(str(folder / "g0_0.png"))
-    cv2.imwrite(str(folder / "g1_8.png"), img)
-    r = DLClusteror(folder, algorithm="DBSCAN", eps=[0.05], min_samples=[2],
-                    model=MeanColour(), epochs=0, image_size=16, reduce="none", order="name",
-                    batch_size=8, out=tmp_path / "out", progress=False, report=False)()
-    assert r.batches[str(folder / "g1_8.png")] != r.batches[str(folder / "g0_0.png")]
-    assert r.labels[str(folder / "g1_8.png")] == r.labels[str(folder / "g0_0.png")] >= 0
-    assert len(r.clusters) == 3 and not r.outliers
+    cv2.imwrite(str(folder / "g2_copy.png"), img)
+    for algorithm, grid in (("DBSCAN", {"eps": [0.05], "min_samples": [2]}),
+                            ("kmeans", {"n_clusters": [2]})):
+        r = DLClusteror(folder, algorithm=algorithm, model=MeanColour(), epochs=0,
+                        image_size=16, reduce="none", order="name", batch_size=8,
+                        out=tmp_path / algorithm, progress=False, report=False, **grid)()
+        assert r.batches[str(folder / "g2_copy.png")] == 3
+        assert r.labels[str(folder / "g2_copy.png")] == r.labels[str(folder / "g0_0.png")] >= 0
+        if algorithm == "DBSCAN":
+            assert len(r.clusters) == 3 and not r.outliers
 
 
 def test_bad_files_are_skipped_and_output_is_safe(tmp_path):

@@ -162,14 +162,25 @@ class DLClusteror(Clusteror):
     Clusters of a single image are outliers, as in the classic path. In the
     merge, every batch cluster is represented by the mean of its members'
     embeddings (its representative file, flagged in the manifest, is the
-    member nearest that mean) and every outlier by its own; these are
-    clustered together with the same algorithm and grid, in file-name order
-    of the representatives (so merging ``dontmerge`` folders gives the full
-    run's result). Batch clusters and outliers that land in one merged
-    cluster become one cluster, so an outlier can join a cluster of another
-    batch, as in the classic path; noise of the merge leaves its batch
-    clusters as they were. As in the original tool, two clusters of one
-    batch may be merged too.
+    member nearest that mean); the representatives are clustered in
+    file-name order (so merging ``dontmerge`` folders gives the full run's
+    result) and batch clusters that land together become one cluster (as in
+    the original tool, two clusters of one batch may be merged too); noise of
+    the merge leaves its batch clusters as they were. kmeans, hierarchy and
+    gaussian cluster the representatives with the same grid and selection
+    rule as the batches (with few centres this can merge unrelated
+    clusters: the grid cannot offer "no merge"). DBSCAN and HDBSCAN chain
+    the centres like the classic path chains images, with a threshold from
+    the data: two batch clusters merge when their centres are closer than
+    the median root-mean-square distance of a batch cluster's members to its
+    centre (an eps or min_samples fitted to a batch of images means nothing
+    among a few dozen centres: on the digits, DBSCAN's own grid over the
+    centres merged every cluster into one). Then, as in the classic path, outliers get a
+    chance to join clusters of other batches: an outlier joins the nearest
+    cluster of another batch when it is no farther from that cluster's centre
+    than the cluster's own farthest member. Outliers are not linked to each
+    other: clustered with the representatives, they chained unrelated
+    clusters into one (DBSCAN on the digits: one cluster of 1330 images).
     """
 
     def __init__(self, images_folder_path, algorithm="kmeans", batch_size=1000,
@@ -318,11 +329,13 @@ class DLClusteror(Clusteror):
         return model, dataset, size, str(path), True
 
     # -- clustering -------------------------------------------------------
-    def _cluster(self, X: np.ndarray, name, selection: list, reduce: str | None = None):
-        c = self._clusterer(reduce).fit(X)
+    def _cluster(self, X: np.ndarray, name, selection: list,
+                 clusterer: EmbeddingClusterer | None = None):
+        c = (clusterer or self._clusterer()).fit(X)
         labels = relabel(c.labels_, min_size=2)  # one image alone is an outlier
         selection.append(_json_safe({
-            "stage": name, "images": len(X), "best_params": c.best_params_,
+            "stage": name, "images": len(X), "algorithm": c.algorithm,
+            "best_params": c.best_params_,
             "score": c.best_score_, "dims": int(c.embedding_.shape[1]) if len(X) else 0,
             "clusters": int(labels.max(initial=-1)) + 1, "outliers": int((labels < 0).sum()),
             "candidates": [{"params": k.params, "clusters": k.n_clusters, "noise": k.n_noise,
@@ -336,46 +349,69 @@ class DLClusteror(Clusteror):
                selection: list) -> np.ndarray:
         """Global labels (per embedding row) after merging batches through their
         representatives; see the class notes."""
+        n = len(vectors)
         unit = _unit(vectors)
-        n = len(unit)
-        group = np.full(n, -1, dtype=np.int64)   # the unit each row belongs to
-        unit_rows: list[int] = []                 # the representative row of each unit
+        base = vectors if self.reduce == "none" else unit  # the merge's space
+        members, batch_of, rep_rows = [], [], []  # per batch cluster
+        outliers = []                              # (row, batch)
         for b in results:
             reps = representatives(unit[b.rows], b.labels)
-            first_unit = {}
-            for i, lab in enumerate(b.labels):
-                lab = int(lab)
-                if lab < 0:
-                    group[b.rows[i]] = len(unit_rows)
-                    unit_rows.append(int(b.rows[i]))
-                else:
-                    if lab not in first_unit:
-                        first_unit[lab] = len(unit_rows)
-                        unit_rows.append(int(b.rows[reps[lab]]))
-                    group[b.rows[i]] = first_unit[lab]
-        merged = np.arange(len(unit_rows))
-        if len(results) > 1 and len(unit_rows) >= 2:
-            # Nodes in file-name order: merging batch folders (option "merge")
-            # then sees the nodes a full run saw, in the same order.
-            order = np.array(sorted(range(len(unit_rows)),
-                                    key=lambda j: (Path(paths[unit_rows[j]]).name, j)))
-            # A batch cluster enters the merge as the mean of its members'
-            # embeddings: steadier than any single member's.
-            reduce = "none" if self.reduce == "none" else "l2"
-            rows = np.concatenate([b.rows for b in results])
-            base = vectors if reduce == "none" else unit
-            feats = np.zeros((len(unit_rows), base.shape[1]))
-            np.add.at(feats, group[rows], base[rows])
-            feats /= np.bincount(group[rows], minlength=len(unit_rows))[:, None]
-            mlabels = np.empty(len(unit_rows), dtype=np.int64)
-            mlabels[order] = self._cluster(feats[order], "merge", selection, reduce=reduce)
+            for lab, rep in sorted(reps.items()):
+                members.append(b.rows[b.labels == lab])
+                batch_of.append(b.index)
+                rep_rows.append(int(b.rows[rep]))
+            outliers += [(int(r), b.index) for r in b.rows[b.labels < 0]]
+        k = len(members)
+        # A batch cluster enters the merge as the mean of its members'
+        # embeddings (steadier than any one member), in file-name order of its
+        # representative, so merging batch folders sees what a full run saw.
+        centres = np.stack([base[m].mean(axis=0) for m in members]) if k else np.zeros((0, 1))
+        merged = np.arange(k)
+        if len(results) > 1 and k >= 2:
+            order = np.array(sorted(range(k), key=lambda j: (Path(paths[rep_rows[j]]).name, j)))
+            mlabels = np.empty(k, dtype=np.int64)
+            spread = np.median([np.sqrt(((base[m] - c) ** 2).sum(axis=1).mean())
+                                for m, c in zip(members, centres, strict=True)])
+            mlabels[order] = self._cluster(centres[order], "merge", selection,
+                                           self._merger(float(spread)))
             for lab in np.unique(mlabels[mlabels >= 0]):
-                members = np.flatnonzero(mlabels == lab)
-                merged[members] = members[0]
-        order = np.concatenate([b.rows for b in results]) if results else np.zeros(0, np.int64)
+                same = np.flatnonzero(mlabels == lab)
+                merged[same] = same[0]
         glabels = np.full(n, -1, dtype=np.int64)
-        glabels[order] = relabel(merged[group[order]], min_size=2)
+        for j, m in enumerate(members):
+            glabels[m] = merged[j]
+        if len(results) > 1 and k and outliers:
+            self._adopt(outliers, base, members, centres, np.array(batch_of), merged, glabels)
+        rows = np.concatenate([b.rows for b in results]) if results else np.zeros(0, np.int64)
+        glabels[rows] = relabel(glabels[rows], min_size=2)
         return glabels
+
+    def _merger(self, spread: float) -> EmbeddingClusterer:
+        """How batch clusters are merged (see the class notes); ``spread`` is
+        the median RMS distance of a batch cluster's members to its centre."""
+        if self.algorithm in ("DBSCAN", "HDBSCAN"):
+            # Chaining: centres closer than a typical member is to its centre.
+            return EmbeddingClusterer("DBSCAN", eps=[max(spread, 1e-12)], min_samples=[1],
+                                      reduce="none", random_state=self.seed)
+        return self._clusterer("none" if self.reduce == "none" else "l2")
+
+    @staticmethod
+    def _adopt(outliers, base, members, centres, batch_of, merged, glabels) -> None:
+        """An outlier joins the (merged) cluster of the nearest batch cluster of
+        another batch whose centre it is as close to as that cluster's farthest
+        member; otherwise it stays an outlier. Outliers never link to each
+        other, so they cannot bridge clusters."""
+        radius = np.array([np.sqrt(((base[m] - c) ** 2).sum(axis=1).max())
+                           for m, c in zip(members, centres, strict=True)])
+        rows = np.array([r for r, _ in outliers])
+        own = np.array([b for _, b in outliers])
+        for k in range(0, len(rows), 1024):  # bounded memory: 1024 x clusters at a time
+            part = slice(k, k + 1024)
+            d = np.sqrt(((base[rows[part], None, :] - centres[None, :, :]) ** 2).sum(axis=2))
+            d[(d > radius[None, :] * (1 + 1e-9)) | (own[part, None] == batch_of[None, :])] = np.inf
+            best = np.argmin(d, axis=1)
+            ok = np.isfinite(d[np.arange(len(best)), best])
+            glabels[rows[part][ok]] = merged[best[ok]]
 
     # -- the run ----------------------------------------------------------
     def process(self) -> DLClusterResult:
