@@ -379,3 +379,25 @@ def test_progress_bar_per_epoch_with_the_loss(tmp_path, capsys):
                 report=False, progress=True)()
     err = capsys.readouterr().err
     assert "epoch 1/2" in err and "epoch 2/2" in err and "loss=" in err
+
+
+def test_input_size_and_channels_follow_the_checkpoint(tmp_path):
+    from icas.dl.models import SmallAutoencoder
+    from icas.dl.trainer import save_checkpoint
+
+    folder = tmp_path / "img"
+    colour_folder(folder)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "gray16.pt", SmallAutoencoder(16, channels=1,
+                                                                    embedding_dim=4))
+    r = DLClusteror(folder, checkpoint=ckpt, n_clusters=[3], out=tmp_path / "o",
+                    progress=False, report=False)()
+    assert len(r.labels) == 27
+    summary = json.loads((r.out_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["image_size"] == 16
+    for kwargs, message in (({"channels": 3}, "takes 1 channels"),
+                            ({"image_size": 32}, "takes 16 px inputs")):
+        with pytest.raises(ValueError, match=message):
+            DLClusteror(folder, checkpoint=ckpt, out=tmp_path / "x", progress=False,
+                        **kwargs)()
+    assert not (tmp_path / "x").exists()  # checked before the output folder is made

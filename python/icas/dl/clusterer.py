@@ -7,7 +7,9 @@ combination of its grid and keeps the candidate with the highest score
 
 where each metric is min-max normalised over the candidates being compared
 (so the three weigh the same whatever their scales) and ties go to the first
-candidate in grid order.
+candidate in grid order. The algorithm runs on prepared embeddings (by
+default a spectral re-embedding, see ``reduce``); the metrics judge its
+labels on the unit-length embeddings.
 
 Noise (label -1, from DBSCAN and HDBSCAN) is handled so that a candidate
 cannot win by discarding points: the silhouette is averaged over *all*

@@ -137,7 +137,8 @@ class DLClusteror(Clusteror):
         training settings loads that file instead of training again.
     image_size : int, optional
         Square input side, a power of two. Default: the checkpoint's, else 64.
-    channels : {3, 1}, default 3
+    channels : {3, 1}, optional
+        RGB or grayscale input. Default: the checkpoint's, else 3.
     epochs : int, default 15
     lr : float, default 1e-3
     train_batch_size : int, default 64
@@ -175,17 +176,19 @@ class DLClusteror(Clusteror):
     the median root-mean-square distance of a batch cluster's members to its
     centre (an eps or min_samples fitted to a batch of images means nothing
     among a few dozen centres: on the digits, DBSCAN's own grid over the
-    centres merged every cluster into one). Then, as in the classic path, outliers get a
-    chance to join clusters of other batches: an outlier joins the nearest
-    cluster of another batch when it is no farther from that cluster's centre
-    than the cluster's own farthest member. Outliers are not linked to each
-    other: clustered with the representatives, they chained unrelated
-    clusters into one (DBSCAN on the digits: one cluster of 1330 images).
+    centres merged every cluster into one).
+
+    Then, as in the classic path, outliers get a chance to join clusters of
+    other batches: an outlier joins the nearest cluster of another batch when
+    it is no farther from that cluster's centre than the cluster's own
+    farthest member. Outliers are not linked to each other: clustered with
+    the representatives, they chained unrelated clusters into one (DBSCAN on
+    the digits: one cluster of 1330 images).
     """
 
     def __init__(self, images_folder_path, algorithm="kmeans", batch_size=1000,
                  num_of_threads=None, option="full", transfer="copy", overwrite=False, *,
-                 model=None, checkpoint=None, image_size=None, channels=3,
+                 model=None, checkpoint=None, image_size=None, channels=None,
                  epochs=DEFAULT_EPOCHS, lr=1e-3, train_batch_size=64, loss="mse",
                  device="auto", vgg_weights=None, feature_net=None, n_clusters=None,
                  max_iter=None, eps=None, min_samples=None, min_cluster_size=None,
@@ -233,7 +236,7 @@ class DLClusteror(Clusteror):
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.reduce not in REDUCTIONS:
             raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got {self.reduce!r}")
-        if self.channels not in (1, 3):
+        if self.channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
         s = self.image_size
         if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Integral)
@@ -255,16 +258,17 @@ class DLClusteror(Clusteror):
 
     # -- model ------------------------------------------------------------
     def _input_spec(self, config: dict) -> tuple[int, int]:
-        """(image_size, channels): the checkpoint's when it says, checked against ours."""
-        size = config.get("image_size")
+        """(image_size, channels): the model's when its config says, checked
+        against the ones asked for; else those, or 64 px and RGB."""
+        who = self.checkpoint if self.checkpoint is not None else "the model"
+        size, ch = config.get("image_size"), config.get("channels")
         if size is not None and self.image_size is not None and size != self.image_size:
-            raise ValueError(f"{self.checkpoint}: the model takes {size} px inputs, "
+            raise ValueError(f"{who}: the model takes {size} px inputs, "
                              f"image_size is {self.image_size}")
-        ch = config.get("channels", self.channels)
-        if ch != self.channels:
-            raise ValueError(f"{self.checkpoint}: the model takes {ch} channels, "
-                             f"channels is {self.channels}")
-        return int(size or self.image_size or DEFAULT_IMAGE_SIZE), int(ch)
+        if ch is not None and self.channels is not None and ch != self.channels:
+            raise ValueError(f"{who}: the model takes {ch} channels, channels is {self.channels}")
+        return (int(size or self.image_size or DEFAULT_IMAGE_SIZE),
+                int(ch or self.channels or 3))
 
     def _train_key(self, paths: list[str], size: int, initial_fp: str) -> str:
         stats = []
@@ -278,24 +282,34 @@ class DLClusteror(Clusteror):
         if self.loss == "perceptual":
             vgg = (model_fingerprint(self.feature_net) if self.feature_net is not None
                    else str(self.vgg_weights))
-        blob = json.dumps([stats, size, self.channels, self.epochs, self.lr,
+        blob = json.dumps([stats, size, self._channels, self.epochs, self.lr,
                            self.train_batch_size, self.loss, self.seed, initial_fp, vgg])
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def _model(self, files: list[str], out_dir: Path, timings: dict):
-        """(model, training dataset or None, image_size, model path, trained?)."""
+    def _given_model(self, timings: dict):
+        """The model of the checkpoint, or the model to use untrained, as
+        (model, None, image_size, path, False); None when it is to be trained.
+        Sets ``self._channels``. Runs before the output folder is made, so a
+        checkpoint that does not fit fails first."""
         t = time.perf_counter()
         if self.checkpoint is not None:
             model, _ = load_checkpoint(self.checkpoint, self.model, device=self._device)
             config = model.config() if hasattr(model, "config") else {}
-            size, _ = self._input_spec(config)
+            size, self._channels = self._input_spec(config)
             timings["model"] = time.perf_counter() - t
             return model, None, size, str(self.checkpoint), False
         config = self.model.config() if hasattr(self.model, "config") else {}
-        size, _ = self._input_spec(config)
+        size, self._channels = self._input_spec(config)
         if self.epochs == 0:
             return self.model.to(self._device).eval(), None, size, "", False
-        dataset = ImageFolderDataset(files, size, channels=self.channels,
+        return None
+
+    def _model(self, files: list[str], out_dir: Path, timings: dict):
+        """Train the model (or load the one an earlier run trained on the same
+        files with the same settings): (model, dataset, image_size, path, trained?)."""
+        t = time.perf_counter()
+        size = self._input_spec(self.model.config() if hasattr(self.model, "config") else {})[0]
+        dataset = ImageFolderDataset(files, size, channels=self._channels,
                                      n_threads=self.num_of_threads, progress=self.progress)
         timings["read"] = time.perf_counter() - t
         if len(dataset) == 0:
@@ -303,7 +317,7 @@ class DLClusteror(Clusteror):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = self.model if self.model is not None else default_model(
-                size, channels=self.channels)
+                size, channels=self._channels)
         key = self._train_key(dataset.paths, size, model_fingerprint(model))
         path = out_dir / DL_DIR / MODEL_FILE
         if path.is_file():
@@ -432,16 +446,20 @@ class DLClusteror(Clusteror):
                 raise ValueError(f"{src}: no files to cluster")
             files = [str(p) for p in _batches.order_files(listed, self.order)]
             default_out = output.default_out(src)
+        with _torch_threads(self.num_of_threads):
+            given = self._given_model(timings)
         out_dir = output.prepare(src, Path(self.out) if self.out else default_out,
                                  overwrite=self.overwrite, resume=self.resume)
         with _torch_threads(self.num_of_threads):
-            model, dataset, size, model_path, trained = self._model(files, out_dir, timings)
+            if given is None:
+                given = self._model(files, out_dir, timings)
+            model, dataset, size, model_path, trained = given
             t = time.perf_counter()
             if model is None:  # nothing readable to train on
                 emb_paths, vectors, skipped, cached = [], np.zeros((0, 1), np.float32), \
                     list(dataset.skipped), False
             else:
-                emb = embed_files(model, files, image_size=size, channels=self.channels,
+                emb = embed_files(model, files, image_size=size, channels=self._channels,
                                   cache_dir=out_dir / DL_DIR / "embeddings", dataset=dataset,
                                   device=self._device, n_threads=self.num_of_threads,
                                   progress=self.progress)

@@ -4,8 +4,9 @@ Autoencoder embeddings of one kind of image often lie on a curved, elongated
 set rather than a round blob, which k-means and Gaussian mixtures split badly.
 Re-embedding the points by the leading eigenvectors of their neighbour graph
 (as spectral clustering does, Ng, Jordan & Weiss 2002) turns such sets into
-compact groups: on scikit-learn's handwritten digits it lifts k-means from an
-ARI of about 0.68 to about 0.82 (see the README).
+compact groups: on autoencoder embeddings of scikit-learn's handwritten
+digits it lifts the grid search with k-means from an ARI of about 0.64 to
+about 0.8 (the README has the measurements).
 
 The graph links each point to its ``n_neighbors`` nearest neighbours with
 self-tuning weights ``exp(-d_ij^2 / (s_i s_j))``, ``s_i`` the distance of
