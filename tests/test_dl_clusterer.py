@@ -64,7 +64,7 @@ def test_each_algorithm_is_scikit_learns(algorithm, params, reference):
 def test_grid_finds_the_true_number_of_groups(algorithm, reduce):
     for k in (3, 7):
         X, y = blobs(k, 20, seed=k)
-        c = EmbeddingClusterer(algorithm, reduce=reduce).fit(X)  # default grid 2..20
+        c = EmbeddingClusterer(algorithm, reduce=reduce, n_threads=1).fit(X)  # grid 2..20
         assert c.best_params_["n_clusters"] == k
         assert adjusted_rand_score(y, c.labels_) == 1.0
         assert len(c.candidates_) == 19
@@ -228,3 +228,14 @@ def test_spectral_dimension_follows_the_groups_and_solvers_agree(monkeypatch):
         assert adjusted_rand_score(y, KMeans(6, n_init=4, random_state=0).fit_predict(U2)) == 1.0
     with pytest.raises(ValueError, match="at least 4 points"):
         spectral.spectral_embedding(X[:3])
+
+
+def test_threads_do_not_change_the_result():
+    X, _ = blobs(4, 30, spread=0.3, seed=10)
+    ref = EmbeddingClusterer("gaussian", n_clusters=[3, 4, 5]).fit(X)
+    for n in (1, 2, -1):
+        c = EmbeddingClusterer("gaussian", n_clusters=[3, 4, 5], n_threads=n).fit(X)
+        assert c.best_params_ == ref.best_params_
+        assert adjusted_rand_score(ref.labels_, c.labels_) == 1.0
+    with pytest.raises(ValueError, match="n_threads must be >= 1"):
+        EmbeddingClusterer(n_threads=0).fit(X)

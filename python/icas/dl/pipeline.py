@@ -254,7 +254,7 @@ class DLClusteror(Clusteror):
     def _clusterer(self, reduce: str | None = None) -> EmbeddingClusterer:
         return EmbeddingClusterer(self.algorithm, **self.grid_params,
                                   reduce=self.reduce if reduce is None else reduce,
-                                  random_state=self.seed)
+                                  random_state=self.seed, n_threads=self.num_of_threads)
 
     # -- model ------------------------------------------------------------
     def _input_spec(self, config: dict) -> tuple[int, int]:
@@ -406,7 +406,8 @@ class DLClusteror(Clusteror):
         if self.algorithm in ("DBSCAN", "HDBSCAN"):
             # Chaining: centres closer than a typical member is to its centre.
             return EmbeddingClusterer("DBSCAN", eps=[max(spread, 1e-12)], min_samples=[1],
-                                      reduce="none", random_state=self.seed)
+                                      reduce="none", random_state=self.seed,
+                                      n_threads=self.num_of_threads)
         return self._clusterer("none" if self.reduce == "none" else "l2")
 
     @staticmethod
