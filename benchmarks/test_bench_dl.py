@@ -75,7 +75,7 @@ def test_train_icas(benchmark, images):
     def run():
         Trainer(model, epochs=1, batch_size=64, progress=False, device="cpu").fit(images)
 
-    benchmark.pedantic(run, rounds=2, iterations=1)
+    benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=1)
     assert _mean_loss(model, images) < before
 
 
@@ -95,7 +95,7 @@ def test_train_reference(benchmark, images):
             loss.backward()
             opt.step()
 
-    benchmark.pedantic(run, rounds=2, iterations=1)
+    benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=1)
     assert _mean_loss(model, images) < before
 
 
