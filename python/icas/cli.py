@@ -9,6 +9,7 @@ from pathlib import Path
 
 from icas import __version__
 from icas.cluster.methods import CANDIDATE_THRESHOLDS, DEFAULT_THRESHOLDS, METHODS, check_method
+from icas.dl import cli as dl_cli
 
 log = logging.getLogger("icas")
 LINKAGES = ("single", "average", "complete")
@@ -25,6 +26,8 @@ def _threshold(text: str):
 
 
 def _method(text: str) -> str:
+    if text == "dl":
+        return text
     try:
         return check_method(text)
     except ValueError as exc:
@@ -54,7 +57,8 @@ def _cluster_parser() -> argparse.ArgumentParser:
     p.add_argument("--undo", type=Path, metavar="OUT",
                    help="reverse the transfers of the run that wrote OUT (moved files go back)")
     p.add_argument("--method", type=_method, default="imagehash", metavar="METHOD",
-                   help=f"one of {', '.join(METHODS)}, or a verified pair CHEAP+EXPENSIVE "
+                   help=f"one of {', '.join(METHODS)}, dl (a neural network's embeddings, "
+                   "icas[dl]), or a verified pair CHEAP+EXPENSIVE "
                    "(e.g. imagehash+orb: candidates from the first at --candidate-threshold, "
                    "confirmed by the second at --threshold); default imagehash")
     p.add_argument("--threshold", type=_threshold, default=None,
@@ -72,9 +76,10 @@ def _cluster_parser() -> argparse.ArgumentParser:
     p.add_argument("--linkage", choices=LINKAGES, default="single",
                    help="single (default): chains of similar pairs; average/complete: "
                    "stricter, guard against chaining")
-    p.add_argument("--max-cluster-size", type=_positive_int, default=None, metavar="N",
-                   help="split clusters of more than N images by raising the threshold "
-                   "inside them")
+    p.add_argument("--max-cluster-size", type=_positive_int, nargs="+", default=None,
+                   metavar="N", help="split clusters of more than N images by raising the "
+                   "threshold inside them; with --method dl: HDBSCAN's largest cluster sizes "
+                   "to try (default no limit)")
     p.add_argument("--batch-size", type=int, default=1000)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--size", type=int, nargs=2, metavar=("W", "H"))
@@ -92,6 +97,7 @@ def _cluster_parser() -> argparse.ArgumentParser:
     p.add_argument("--highfreq-factor", type=int, default=None, help="imagehash: factor (16)")
     p.add_argument("--nfeatures", type=int, default=None, help="orb: features per image (500)")
     p.add_argument("--num-perm", type=int, default=None, help="minhash: permutations (128)")
+    dl_cli.add_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log details and tracebacks")
     return p
@@ -128,6 +134,13 @@ def cluster_main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("icas-cluster: error: give exactly one of FOLDER, --demo or --undo", file=sys.stderr)
         return 2
+    problem = dl_cli.check(args)
+    if not problem and args.method != "dl" and len(args.max_cluster_size or ()) > 1:
+        problem = "--max-cluster-size takes one value (several only with --method dl)"
+    if problem:
+        parser.print_usage(sys.stderr)
+        print(f"icas-cluster: error: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.undo is not None:
             from icas.cluster.transfer import undo
@@ -143,6 +156,10 @@ def cluster_main(argv: list[str] | None = None) -> int:
 
             folder = make_demo(args.demo)
             print(f"demo images written to {folder}", file=sys.stderr)
+        if args.method == "dl":
+            result = dl_cli.run(args, folder)
+            print(dl_cli.summary(result))
+            return 0
         from icas.cluster import Clusteror
 
         params = {k: v for k, v in (("hash_size", args.hash_size),
@@ -156,7 +173,7 @@ def cluster_main(argv: list[str] | None = None) -> int:
             transfer=args.transfer, overwrite=args.overwrite or args.demo is not None,
             out=args.out, order=args.order, resume=args.resume, progress=not args.quiet,
             recursive=args.recursive, linkage=args.linkage,
-            max_cluster_size=args.max_cluster_size,
+            max_cluster_size=args.max_cluster_size[0] if args.max_cluster_size else None,
             candidate_threshold=args.candidate_threshold, threshold_plot=args.threshold_plot,
             **params,
         ).process()

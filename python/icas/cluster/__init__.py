@@ -1,5 +1,5 @@
 """Classic clustering: features, exact chaining, batches and merge, safe output."""
 
-from icas.cluster.pipeline import ClusterResult, Clusteror
+from icas.cluster.pipeline import Clusteror, ClusterResult
 
 __all__ = ["ClusterResult", "Clusteror"]

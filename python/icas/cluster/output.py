@@ -47,9 +47,11 @@ def prepare(input_dir: Path, out_dir: Path, *, overwrite: bool, resume: bool) ->
     input_dir = Path(input_dir).resolve()
     out_dir = Path(out_dir).resolve()
     if _inside(out_dir, input_dir):
-        raise OutputError(f"{out_dir}: the output folder must not be inside the input folder {input_dir}")
+        raise OutputError(f"{out_dir}: the output folder must not be inside the input folder "
+                          f"{input_dir}")
     if _inside(input_dir, out_dir):
-        raise OutputError(f"{out_dir}: the output folder must not contain the input folder {input_dir}")
+        raise OutputError(f"{out_dir}: the output folder must not contain the input folder "
+                          f"{input_dir}")
     if out_dir.exists() and any(out_dir.iterdir()):
         if resume:
             if not (out_dir / MARKER).exists():
@@ -62,7 +64,8 @@ def prepare(input_dir: Path, out_dir: Path, *, overwrite: bool, resume: bool) ->
                 "--resume to continue it, or --out to choose another"
             )
         if not (out_dir / MARKER).exists():
-            raise OutputError(f"{out_dir}: exists and was not written by icas; refusing to overwrite it")
+            raise OutputError(f"{out_dir}: exists and was not written by icas; "
+                              "refusing to overwrite it")
         if _holds_moved_files(out_dir):
             raise OutputError(
                 f"{out_dir}: holds files moved there by an earlier run; run `icas-cluster --undo "

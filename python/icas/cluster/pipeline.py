@@ -703,7 +703,10 @@ class Clusteror:
         return dest
 
     def _finish(self, out_dir, threshold, rule, labels, batch_of, reps, weak, means, skipped,
-                dest, timings, t0) -> ClusterResult:
+                dest, timings, t0, extra: dict | None = None) -> ClusterResult:
+        """Transfer the files, write the manifest, the report and summary.json
+        (plus the entries of ``extra``). ``threshold`` is None for methods
+        without one (the deep-learning path)."""
         t = time.perf_counter()
         rows = []
         with Journal(out_dir) as journal:
@@ -762,5 +765,6 @@ class Clusteror:
             "max_cluster_size": self._max_size, "option": self.option,
             "images": len(labels), "clusters": len(result.clusters),
             "outliers": len(result.outliers), "skipped": len(skipped), "timings": timings,
+            **(extra or {}),
         })
         return result

@@ -105,11 +105,12 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
         f"<style>{_CSS}</style></head><body>",
         "<h1>icas clustering report</h1><table class='summary'>",
         f"<tr><td>method</td><td id='method'>{html.escape(result.method)}</td></tr>",
-        f"<tr><td>threshold</td><td id='threshold'>{result.threshold:g} "
-        f"({html.escape(rule)})</td></tr>",
+        *([f"<tr><td>threshold</td><td id='threshold'>{result.threshold:g} "
+           f"({html.escape(rule)})</td></tr>"] if result.threshold is not None else []),
         *([f"<tr><td>candidate threshold</td><td id='candidate-threshold'>{candidate:g}</td></tr>"]
           if candidate is not None else []),
-        f"<tr><td>clustering</td><td id='guard'>{html.escape(guard)}</td></tr>",
+        *([f"<tr><td>clustering</td><td id='guard'>{html.escape(guard)}</td></tr>"]
+          if result.threshold is not None else []),
         f"<tr><td>images clustered</td><td id='n-images'>{len(result.labels)}</td></tr>",
         f"<tr><td>clusters</td><td id='n-clusters'>{len(clusters)}</td></tr>",
         f"<tr><td>outliers</td><td id='n-outliers'>{len(outliers)}</td></tr>",
