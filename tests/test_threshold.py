@@ -414,3 +414,39 @@ def test_threshold_argument_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="folder for the threshold plot does not exist"):
         Clusteror(images, threshold_plot=tmp_path / "nope" / "p.png", progress=False)()
     assert not (images.parent / "images_clustered").exists()  # failed before any output
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_no_threshold_asks_a_person_at_a_screen_only(tmp_path, monkeypatch, capsys, tty):
+    """Without --threshold, the picker opens when a person can answer (terminal
+    and screen); a script or a pipe gets the method's default, never a window."""
+    import matplotlib.pyplot as plt
+
+    from icas.cluster import picker as picker_mod
+
+    monkeypatch.setattr(picker_mod, "check_screen", lambda: None)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: tty, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty, raising=False)
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda block=True: shown.append(1))  # closed, no click
+    images = make_demo(tmp_path / "d")
+    code = cluster_main([str(images), "-q", "--out", str(tmp_path / "o")])
+    out = capsys.readouterr()
+    if tty:
+        assert code == 1 and shown == [1] and "no threshold picked" in out.err
+    else:
+        assert code == 0 and shown == [] and "default threshold" in out.out
+
+
+def test_no_threshold_without_a_screen_takes_the_default(tmp_path, monkeypatch, capsys):
+    from icas.cluster import picker as picker_mod
+
+    def no_screen():
+        raise picker_mod.NoScreenError("no screen")
+
+    monkeypatch.setattr(picker_mod, "check_screen", no_screen)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    images = make_demo(tmp_path / "d")
+    assert cluster_main([str(images), "-q", "--out", str(tmp_path / "o")]) == 0
+    assert "default threshold" in capsys.readouterr().out

@@ -34,6 +34,21 @@ def _method(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _person_at_a_screen() -> bool:
+    """The seed asks for a threshold interactively when none is given: do so
+    only when someone can answer (terminal in and out, a usable screen and
+    matplotlib), so scripts and pipes never wait on a window."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    try:
+        from icas.cluster.picker import check_screen
+
+        check_screen()
+    except (ImportError, RuntimeError):
+        return False
+    return True
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -64,7 +79,9 @@ def _cluster_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=_threshold, default=None,
                    help="similarity >= threshold links two images; 'auto' (chosen from a "
                    "sample and printed) or 'pick' (click on a plot of a sample's similarities; "
-                   "needs a screen and icas[plot]); default per method: "
+                   "needs a screen and icas[plot]); without --threshold, a person at a "
+                   "terminal with a screen and icas[plot] gets the picker, anything else the "
+                   "default per method: "
                    + ", ".join(f"{m} {t}" for m, t in DEFAULT_THRESHOLDS.items()))
     p.add_argument("--threshold-plot", type=Path, metavar="FILE.png",
                    help="save the plot of a sample's sorted similarities, with a histogram "
@@ -162,12 +179,16 @@ def cluster_main(argv: list[str] | None = None) -> int:
             return 0
         from icas.cluster import Clusteror
 
+        threshold = args.threshold
+        if threshold is None and _person_at_a_screen():
+            threshold = "pick"
+
         params = {k: v for k, v in (("hash_size", args.hash_size),
                                     ("highfreq_factor", args.highfreq_factor),
                                     ("nfeatures", args.nfeatures),
                                     ("num_perm", args.num_perm)) if v is not None}
         result = Clusteror(
-            folder, method=args.method, batch_size=args.batch_size, threshold=args.threshold,
+            folder, method=args.method, batch_size=args.batch_size, threshold=threshold,
             num_of_threads=args.threads, size=tuple(args.size) if args.size else None,
             scale=tuple(args.scale) if args.scale else None, option=args.option,
             transfer=args.transfer, overwrite=args.overwrite or args.demo is not None,
