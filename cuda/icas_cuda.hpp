@@ -31,7 +31,7 @@ int device_count();
 /// One line about the runtime and the first device, or why none answers.
 std::string describe();
 
-/// CUDA architectures the kernels were compiled for, e.g. "75;80;86;89;90".
+/// CUDA architectures the kernels were compiled for, e.g. "75,80,86,89,90".
 std::string architectures();
 
 // ---------------------------------------------------------------- hamming

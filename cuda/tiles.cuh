@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -72,7 +73,13 @@ struct Tile {
 /// Side of a square tile whose values (bytes_per_value each) take at most a
 /// quarter of the free device memory (and 256 MiB), capped at `cap` (grid
 /// limits of block-per-pair kernels) and at the larger input.
+/// The environment variable ICAS_CUDA_TILE (a positive integer) forces the
+/// side, so tests can run the multi-tile paths on small inputs.
 inline int64_t tile_side(size_t bytes_per_value, int64_t na, int64_t nb, int64_t cap = 8192) {
+    if (const char* forced = std::getenv("ICAS_CUDA_TILE")) {
+        const long long v = std::atoll(forced);
+        if (v > 0) return std::min<int64_t>(v, cap);
+    }
     size_t free_bytes = 0, total_bytes = 0;
     check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
     const double budget = std::min<double>(static_cast<double>(free_bytes) / 4.0, 256.0 * (1 << 20));
