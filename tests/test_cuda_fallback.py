@@ -166,3 +166,31 @@ def test_built_module_without_device_fails_cleanly():
     assert _cuda.tm_matrix(np.zeros((0, 4, 4, 1), np.uint8)).shape == (0, 0)
     with pytest.raises(_device.CudaUnavailableError, match="no CUDA device answers"):
         _device.resolve("cuda")
+
+
+def test_cli_device_flag(no_cuda, tmp_path, capsys):
+    from icas.cli import cluster_main
+
+    demo = tmp_path / "demo"
+    assert cluster_main(["--demo", str(demo), "-q", "--device", "auto"]) == 0
+    capsys.readouterr()
+    # An explicit cuda fails before any image is read, on one line.
+    assert cluster_main([str(demo), "-q", "--device", "cuda", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "ICAS_ENABLE_CUDA=ON" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as exit_:
+        cluster_main([str(demo), "--device", "gpu"])
+    assert exit_.value.code == 2
+
+
+def test_clusteror_reads_the_environment(no_cuda, monkeypatch, tmp_path):
+    from icas.cluster import Clusteror
+
+    monkeypatch.setenv("ICAS_DEVICE", "cuda")
+    with pytest.raises(_device.CudaUnavailableError, match="rebuild icas"):
+        Clusteror(tmp_path, device=None)
+    monkeypatch.setenv("ICAS_DEVICE", "auto")
+    assert Clusteror(tmp_path).device == "auto"
+    with pytest.raises(ValueError, match="device must be one of"):
+        Clusteror(tmp_path, device="gpu")
