@@ -21,7 +21,8 @@ py::tuple to_python(cu::PairList&& p) {
 
 template <class T>
 void require_cols(const carray<T>& a, py::ssize_t cols, const char* what) {
-    require(a.ndim() == 2 && a.shape(1) == cols, std::string(what) + " must have the same row length");
+    require(a.ndim() == 2 && a.shape(1) == cols,
+            std::string(what) + " must have the same row length");
 }
 
 // ------------------------------------------------------------ hamming

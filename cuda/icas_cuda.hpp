@@ -21,8 +21,8 @@ namespace icas::cuda {
 
 /// Pairs i < j with their float32 scores, ordered by (i, j).
 struct PairList {
-    std::vector<int64_t> ij;     ///< (m, 2) row-major
-    std::vector<float> score;    ///< (m,)
+    std::vector<int64_t> ij;   ///< (m, 2) row-major
+    std::vector<float> score;  ///< (m,)
 };
 
 /// Number of CUDA devices that answer; 0 without a driver or device (never throws).
@@ -64,8 +64,7 @@ PairList minhash_pairs(const uint64_t* sigs, int64_t n, int64_t k, double thresh
 /// uint8 (flattened images of one size): exact integer Gram tiles on the device.
 void tm_matrix(const uint8_t* x, int64_t n, int64_t len, float* out);
 /// out (na, nb) float32 between rows of a (na, len) and b (nb, len).
-void tm_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t len,
-              float* out);
+void tm_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t len, float* out);
 /// Pairs with similarity (double) >= threshold.
 PairList tm_pairs(const uint8_t* x, int64_t n, int64_t len, double threshold,
                   const int64_t* groups);

@@ -89,8 +89,9 @@ struct Images {
     Images(const uint8_t* d, const int64_t* o, int64_t n, int64_t total)
         : desc(total * kWords), off(o, n + 1) {
         if (total > 0)
-            check(cudaMemcpy(desc.get(), d, static_cast<size_t>(total) * 32, cudaMemcpyHostToDevice),
-                  "copy descriptors to device");
+            check(
+                cudaMemcpy(desc.get(), d, static_cast<size_t>(total) * 32, cudaMemcpyHostToDevice),
+                "copy descriptors to device");
     }
     Set view() const { return {desc.get(), off.get()}; }
 };

@@ -39,10 +39,7 @@ struct Images {
     DeviceArray<int32_t> sx;
     DeviceArray<float> q, v;
     Images(const uint8_t* host, int64_t n, int64_t h, int64_t w)
-        : px(host, n * h * w),
-          sx(n * (h - kW + 1) * (w - kW + 1)),
-          q(sx.size()),
-          v(sx.size()) {
+        : px(host, n * h * w), sx(n * (h - kW + 1) * (w - kW + 1)), q(sx.size()), v(sx.size()) {
         const int64_t count = sx.size();
         if (count == 0) return;
         stats_kernel<<<static_cast<unsigned>((count + kThreads - 1) / kThreads), kThreads>>>(

@@ -35,7 +35,7 @@ inline void check_launch(const char* what) { check(cudaGetLastError(), what); }
 /// Owning device array of T (uninitialised).
 template <class T>
 class DeviceArray {
-public:
+  public:
     DeviceArray() = default;
     explicit DeviceArray(int64_t count) { reset(count); }
     DeviceArray(const T* host, int64_t count) {
@@ -60,7 +60,7 @@ public:
     int64_t size() const { return n_; }
     size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
 
-private:
+  private:
     T* p_ = nullptr;
     int64_t n_ = 0;
 };
@@ -82,7 +82,8 @@ inline int64_t tile_side(size_t bytes_per_value, int64_t na, int64_t nb, int64_t
     }
     size_t free_bytes = 0, total_bytes = 0;
     check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-    const double budget = std::min<double>(static_cast<double>(free_bytes) / 4.0, 256.0 * (1 << 20));
+    const double budget =
+        std::min<double>(static_cast<double>(free_bytes) / 4.0, 256.0 * (1 << 20));
     int64_t side = static_cast<int64_t>(std::sqrt(budget / static_cast<double>(bytes_per_value)));
     side = std::clamp<int64_t>(side / 32 * 32, 32, cap);
     return std::max<int64_t>(1, std::min(side, std::max(na, nb)));
@@ -100,10 +101,10 @@ void dense(int64_t na, int64_t nb, bool symmetric, T* out, const Fill& fill, int
         for (int64_t j0 = symmetric ? i0 : 0; j0 < nb; j0 += side) {
             const Tile t{i0, j0, std::min(side, na - i0), std::min(side, nb - j0)};
             fill(t, tile.get());
-            check(cudaMemcpy2D(out + i0 * nb + j0, static_cast<size_t>(nb) * sizeof(T),
-                               tile.get(), static_cast<size_t>(t.mj) * sizeof(T),
+            check(cudaMemcpy2D(out + i0 * nb + j0, static_cast<size_t>(nb) * sizeof(T), tile.get(),
                                static_cast<size_t>(t.mj) * sizeof(T),
-                               static_cast<size_t>(t.mi), cudaMemcpyDeviceToHost),
+                               static_cast<size_t>(t.mj) * sizeof(T), static_cast<size_t>(t.mi),
+                               cudaMemcpyDeviceToHost),
                   "copy tile to host");
         }
     }
@@ -148,7 +149,8 @@ PairList pairs(int64_t n, const int64_t* groups, const Fill& fill, const Keep& k
     if (groups != nullptr)
         check(cudaMemcpy(d_groups.get(), groups, d_groups.bytes(), cudaMemcpyHostToDevice),
               "copy groups to device");
-    unsigned long long capacity = static_cast<unsigned long long>(std::max<int64_t>(side * 4, 4096));
+    unsigned long long capacity =
+        static_cast<unsigned long long>(std::max<int64_t>(side * 4, 4096));
     DeviceArray<int64_t> ij(2 * static_cast<int64_t>(capacity));
     DeviceArray<float> scores(static_cast<int64_t>(capacity));
     DeviceArray<unsigned long long> counter(1);
@@ -162,9 +164,9 @@ PairList pairs(int64_t n, const int64_t* groups, const Fill& fill, const Keep& k
             unsigned long long count = 0;
             for (;;) {
                 check(cudaMemset(counter.get(), 0, sizeof(unsigned long long)), "reset counter");
-                compact_kernel<<<grid, block>>>(tile.get(), t,
-                                                groups ? d_groups.get() : nullptr, keep,
-                                                ij.get(), scores.get(), counter.get(), capacity);
+                compact_kernel<<<grid, block>>>(tile.get(), t, groups ? d_groups.get() : nullptr,
+                                                keep, ij.get(), scores.get(), counter.get(),
+                                                capacity);
                 check_launch("compact_kernel");
                 check(cudaMemcpy(&count, counter.get(), sizeof(count), cudaMemcpyDeviceToHost),
                       "read pair count");

@@ -9,8 +9,8 @@ namespace icas::cuda {
 
 namespace {
 
-constexpr int kSide = 16;       // block of kSide x kSide pairs, one per thread
-constexpr int kDepth = 64;      // bytes of each row staged in shared memory per step
+constexpr int kSide = 16;         // block of kSide x kSide pairs, one per thread
+constexpr int kDepth = 64;        // bytes of each row staged in shared memory per step
 constexpr int kFlushSteps = 512;  // 512 * 64 = 32768 products: 255^2 * 32768 < 2^32
 static_assert(255ull * 255ull * kDepth * kFlushSteps < (1ull << 32), "uint32 run overflows");
 
@@ -37,8 +37,8 @@ __global__ void norms_kernel(const uint8_t* x, int64_t len, int64_t* norm, doubl
 
 template <class T>
 __global__ void gram_tile(const uint8_t* a, const uint8_t* b, int64_t len, Tile t,
-                          const int64_t* na, const double* ra, const int64_t* nb,
-                          const double* rb, T* out) {
+                          const int64_t* na, const double* ra, const int64_t* nb, const double* rb,
+                          T* out) {
     __shared__ uint8_t sa[kSide][kDepth + 4];
     __shared__ uint8_t sb[kSide][kDepth + 4];
     const int tx = threadIdx.x, ty = threadIdx.y;
@@ -92,9 +92,9 @@ struct Fill {
     int64_t len;
     void operator()(const Tile& t, T* out) const {
         const dim3 block(kSide, kSide);
-        gram_tile<T><<<pair_grid(t, block), block>>>(a->x.get(), b->x.get(), len, t,
-                                                      a->norm.get(), a->root.get(),
-                                                      b->norm.get(), b->root.get(), out);
+        gram_tile<T><<<pair_grid(t, block), block>>>(a->x.get(), b->x.get(), len, t, a->norm.get(),
+                                                     a->root.get(), b->norm.get(), b->root.get(),
+                                                     out);
         check_launch("gram_tile");
     }
 };
@@ -112,8 +112,7 @@ void tm_matrix(const uint8_t* x, int64_t n, int64_t len, float* out) {
     dense<float>(n, n, true, out, Fill<float>{&rows, &rows, len});
 }
 
-void tm_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t len,
-              float* out) {
+void tm_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t len, float* out) {
     check_len(len);
     if (na <= 0 || nb <= 0) return;
     const Rows ra(a, na, len), rb(b, nb, len);
