@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
 #include "icas/union_find.hpp"
@@ -423,7 +424,7 @@ HammingKernel hamming_kernel_from_name(const std::string& name) {
 int64_t hamming_max_distance(double threshold, int64_t bits) {
     if (bits < 1) throw std::invalid_argument("bits must be >= 1");
     const auto ok = [&](int64_t d) {
-        return 1.0 - static_cast<double>(d) / static_cast<double>(bits) >= threshold;
+        return pair_math::hamming_score(d, bits) >= threshold;
     };
     // The similarity is non-increasing in d in double arithmetic too, so the
     // estimate only needs nudging by the rounding of (1 - threshold) * bits.
@@ -487,7 +488,7 @@ Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const Pair
     if (max_d < 0 || n < 2) return result;
     std::vector<float> score_of(static_cast<size_t>(max_d + 1));
     for (int64_t d = 0; d <= max_d; ++d)
-        score_of[d] = static_cast<float>(1.0 - static_cast<double>(d) / static_cast<double>(bits));
+        score_of[d] = static_cast<float>(pair_math::hamming_score(d, bits));
 
     const int64_t T = tile_rows(n_bytes);
     const int64_t nblocks = (n + T - 1) / T;

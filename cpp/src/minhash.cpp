@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
 #include "icas/union_find.hpp"
@@ -259,7 +260,7 @@ int64_t tile_rows(int64_t k) {
 
 std::vector<double> similarity_table(int64_t k) {
     std::vector<double> v(static_cast<size_t>(k + 1));
-    for (int64_t c = 0; c <= k; ++c) v[c] = static_cast<double>(c) / static_cast<double>(k);
+    for (int64_t c = 0; c <= k; ++c) v[c] = pair_math::minhash_score(c, k);
     return v;
 }
 
@@ -290,7 +291,7 @@ MinhashKernel minhash_kernel_from_name(const std::string& name) {
 int64_t minhash_min_count(double threshold, int64_t k) {
     if (k < 1) throw std::invalid_argument("k must be >= 1");
     const auto ok = [&](int64_t c) {
-        return static_cast<double>(c) / static_cast<double>(k) >= threshold;
+        return pair_math::minhash_score(c, k) >= threshold;
     };
     double est = std::ceil(threshold * static_cast<double>(k));
     if (!(est <= static_cast<double>(k + 1))) est = static_cast<double>(k + 1);  // also NaN
@@ -404,7 +405,7 @@ Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,
                         e.ij.push_back(i0 + i);
                         e.ij.push_back(j);
                         e.score.push_back(
-                            static_cast<float>(static_cast<double>(c) / static_cast<double>(k)));
+                            static_cast<float>(pair_math::minhash_score(c, k)));
                     }
                 }
             });

@@ -23,6 +23,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
 
@@ -210,13 +211,14 @@ double similarity_from_keys(const Key* rowkey, int64_t na, const Key* colkey) {
         ++count;
         max_d = std::max<Key>(max_d, rowkey[i] >> Shift);
     }
-    if (count == 0) return 0.0;
-    if (max_d == 0) return 1.0;  // every match perfect: the documented deviation
-    // d < 0.75 * max_d, in integers (exact for Hamming distances).
+    // The rule itself is shared with the CUDA kernel (pair_math.hpp).
     int64_t good = 0;
-    for (int64_t i = 0; i < na; ++i)
-        if (matched(i) && 4 * (rowkey[i] >> Shift) < 3 * max_d) ++good;
-    return static_cast<double>(good) / static_cast<double>(count);
+    if (count > 0 && max_d > 0)
+        for (int64_t i = 0; i < na; ++i)
+            if (matched(i) && pair_math::orb_good(static_cast<int64_t>(rowkey[i] >> Shift),
+                                                  static_cast<int64_t>(max_d)))
+                ++good;
+    return pair_math::orb_ratio(good, count, static_cast<int64_t>(max_d));
 }
 
 /// The matches themselves, in query order.

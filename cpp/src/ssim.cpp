@@ -8,6 +8,7 @@
 #include <tuple>
 #include <vector>
 
+#include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
 
@@ -18,18 +19,8 @@ namespace {
 constexpr int64_t kW = kSsimWindow;
 constexpr int32_t kN = 49;  // pixels per window
 
-// skimage's constants, C = (K * data_range)^2, rescaled to window sums: the
-// SSIM formula written on sums instead of means multiplies the luminance
-// terms by N^2 and the contrast terms by N (N - 1) (sample covariance).
-constexpr double kC1 = (0.01 * 255.0) * (0.01 * 255.0);
-constexpr double kC2 = (0.03 * 255.0) * (0.03 * 255.0);
-// Halves are stored per image and added per pair (Qa + Qb), while the
-// numerator computes 2 p + c1: scaling by 2 is exact, so for a == b both
-// round to the same float and identical images give exactly 1.
-constexpr float kC1Half = static_cast<float>(kC1 * kN * kN / 2);
-constexpr float kC2Half = static_cast<float>(kC2 * kN * (kN - 1) / 2);
-constexpr float kC1Sum = 2 * kC1Half;
-constexpr float kC2Sum = 2 * kC2Half;
+// skimage's constants on window sums, shared with the CUDA kernels.
+constexpr float kC1Half = pair_math::Ssim::kC1Half;
 
 // SSIM terms are summed in kLanes independent float lanes (fixed order, so
 // the result is the same bit for bit on every SIMD level), rows in double.
@@ -96,8 +87,8 @@ void image_stats(const uint8_t* __restrict x, int64_t h, int64_t w, int32_t* __r
             }
             const int32_t s2 = s * s;  // <= (49 * 255)^2 < 2^31
             sxr[c] = s;
-            qr[c] = static_cast<float>(s2) + kC1Half;
-            vr[c] = static_cast<float>(kN * ss - s2) + kC2Half;
+            qr[c] = pair_math::ssim_q(s);
+            vr[c] = pair_math::ssim_v(s, ss);
         }
         for (int64_t c = ow; c < stride; ++c) {
             sxr[c] = 0;
@@ -187,11 +178,7 @@ double pair_kernel(const uint8_t* __restrict x, const uint8_t* __restrict y,
                     vp[c] + vp[c + 1] + vp[c + 2] + vp[c + 3] + vp[c + 4] + vp[c + 5] + vp[c + 6];
                 const int32_t p = sa[o + c] * sb[o + c];
                 const int32_t cov = n_window * sxy - p;
-                const float a1 = 2.0f * static_cast<float>(p) + kC1Sum;
-                const float a2 = 2.0f * static_cast<float>(cov) + kC2Sum;
-                const float b1 = qa[o + c] + qb[o + c];
-                const float b2 = va[o + c] + vb[o + c];
-                row[l] += (a1 * a2) / (b1 * b2);
+                row[l] += pair_math::ssim_term(p, cov, qa[o + c], qb[o + c], va[o + c], vb[o + c]);
             }
         }
         for (int64_t l = 0; l < kLanes; ++l) total[l] += row[l];

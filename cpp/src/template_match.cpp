@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
 #include "icas/union_find.hpp"
@@ -18,14 +19,10 @@ namespace {
 
 // ---------------------------------------------------------------- scoring
 
-// The normalised squared difference clamped like cv::matchTemplate: OpenCV
-// keeps num / t only while num < t, and answers 1 otherwise, which also
-// covers t == 0 (an all-black image on either side).
+// The normalised squared difference clamped like cv::matchTemplate (shared
+// with the CUDA kernels, see pair_math.hpp).
 inline double score_from(int64_t na, int64_t nb, double root_a, double root_b, int64_t dot) {
-    const double sq = static_cast<double>(na + nb - 2 * dot);
-    const double t = root_a * root_b;
-    const double v = (t > 0.0 && sq < t) ? sq / t : 1.0;
-    return 1.0 - v;
+    return pair_math::tm_score(na, nb, root_a, root_b, dot);
 }
 
 // Longest run of uint8 x uint8 products an int32 can sum: 255^2 * 33025 < 2^31.

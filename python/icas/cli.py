@@ -110,6 +110,9 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    help="order of images before batching")
     p.add_argument("--recursive", action="store_true", help="also read sub-folders")
     p.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                   help="where similarities (or, with --method dl, torch) run: auto uses "
+                   "CUDA when available (default: env ICAS_DEVICE, else auto)")
     p.add_argument("--hash-size", type=int, default=None, help="imagehash: hash size (64)")
     p.add_argument("--highfreq-factor", type=int, default=None, help="imagehash: factor (16)")
     p.add_argument("--nfeatures", type=int, default=None, help="orb: features per image (500)")
@@ -196,7 +199,7 @@ def cluster_main(argv: list[str] | None = None) -> int:
             recursive=args.recursive, linkage=args.linkage,
             max_cluster_size=args.max_cluster_size[0] if args.max_cluster_size else None,
             candidate_threshold=args.candidate_threshold, threshold_plot=args.threshold_plot,
-            **params,
+            device=args.device, **params,
         ).process()
     except KeyboardInterrupt:
         print("icas-cluster: interrupted; run again with --resume to finish", file=sys.stderr)

@@ -107,11 +107,13 @@ class FeatureSet:
         return FeatureSet("orb", (np.concatenate(descs), np.concatenate(offs)))
 
 
-def pairs(fs, threshold: float, *, groups=None, n_threads=None):
+def pairs(fs, threshold: float, *, groups=None, n_threads=None, device=None):
     """(edges (m, 2) int64, scores (m,) float32) of pairs >= threshold.
 
     For the features of a verified pair (:class:`~icas.cluster.verified.PairedFeatures`)
-    these are the candidates the second method confirmed, with its scores."""
+    these are the candidates the second method confirmed, with its scores
+    (computed on the CPU). ``device``: where the kernel runs ("auto", "cpu",
+    "cuda"; None reads ICAS_DEVICE)."""
     if not isinstance(fs, FeatureSet):
         from icas.cluster.verified import verified_pairs
 
@@ -120,14 +122,15 @@ def pairs(fs, threshold: float, *, groups=None, n_threads=None):
     fn = getattr(sim, KERNELS[fs.method] + "_pairs")
     if len(fs) < 2:
         return np.empty((0, 2), np.int64), np.empty(0, np.float32)
-    return fn(*fs.arrays, threshold, groups=groups, n_threads=n_threads)
+    return fn(*fs.arrays, threshold, groups=groups, n_threads=n_threads, device=device)
 
 
-def similarity_matrix(fs, *, n_threads=None) -> np.ndarray:
+def similarity_matrix(fs, *, n_threads=None, device=None) -> np.ndarray:
     """(n, n) float64 similarities of every pair (small n only: a sample, one
     cluster). imagehash distances become ``1 - d / bits``; the diagonal is the
     top of the method's range. For a verified pair, see
-    :func:`icas.cluster.verified.verified_matrix`."""
+    :func:`icas.cluster.verified.verified_matrix` (CPU). ``device`` as in
+    :func:`pairs`."""
     if not isinstance(fs, FeatureSet):
         from icas.cluster.verified import verified_matrix
 
@@ -135,8 +138,8 @@ def similarity_matrix(fs, *, n_threads=None) -> np.ndarray:
     n = len(fs)
     if n == 0:
         return np.empty((0, 0), np.float64)
-    m = np.array(getattr(sim, KERNELS[fs.method] + "_matrix")(*fs.arrays, n_threads=n_threads),
-                 dtype=np.float64)
+    kernel = getattr(sim, KERNELS[fs.method] + "_matrix")
+    m = np.array(kernel(*fs.arrays, n_threads=n_threads, device=device), dtype=np.float64)
     if fs.method == "imagehash":  # the hamming kernel returns distances
         m = 1.0 - m / (fs.arrays[0].shape[1] * 8)
     m = np.maximum(m, m.T)  # a link in either direction counts

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from icas import _validate
+from icas import _device, _validate
 from icas.cluster import batches as _batches
 from icas.cluster import checkpoint, guards, output
 from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
@@ -203,8 +203,10 @@ class Clusteror:
     against chaining, see :mod:`icas.cluster.guards`), ``candidate_threshold``
     (the loose threshold of a verified pair's first method),
     ``threshold_plot`` (a PNG path: save the plot of a sample's
-    similarities) and method parameters (``hash_size``, ``highfreq_factor``,
-    ``nfeatures``, ``num_perm``...).
+    similarities), ``device`` (where the similarity kernels run: "auto",
+    "cpu", "cuda"; None reads ``ICAS_DEVICE``, see :mod:`icas._device`) and
+    method parameters (``hash_size``, ``highfreq_factor``, ``nfeatures``,
+    ``num_perm``...).
 
     Calling the object or :meth:`process` runs everything and returns a
     :class:`ClusterResult`.
@@ -214,7 +216,7 @@ class Clusteror:
                  num_of_threads=None, size=None, scale=None, option="full", transfer="copy",
                  overwrite=False, *, out=None, order="size", resume=False, progress=True,
                  recursive=False, report=True, linkage="single", max_cluster_size=None,
-                 candidate_threshold=None, threshold_plot=None, **method_params):
+                 candidate_threshold=None, threshold_plot=None, device=None, **method_params):
         self.images_folder_path = images_folder_path
         self.method = method
         self.batch_size = batch_size
@@ -236,6 +238,11 @@ class Clusteror:
         self.candidate_threshold = candidate_threshold
         self.threshold_plot = threshold_plot
         self.method_params = method_params
+        # Where the similarity kernels run; an explicit "cuda" without support
+        # fails here, before any image is read.
+        self.device = _device.check(device)
+        if self.device == "cuda":
+            _device.resolve("cuda")
 
     def __call__(self) -> ClusterResult:
         return self.process()
@@ -324,7 +331,8 @@ class Clusteror:
         """(edges, scores, evidence); evidence (both scores of every candidate
         pair) only for a verified method."""
         if self._candidate is None:
-            e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads)
+            e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads,
+                         device=self.device)
             return e, s, None
         from icas.cluster.verified import verified_pairs
 
@@ -333,7 +341,8 @@ class Clusteror:
         return e, s, ev
 
     def _matrix(self, fs):
-        return lambda idx: similarity_matrix(fs.take(idx), n_threads=self.num_of_threads)
+        return lambda idx: similarity_matrix(fs.take(idx), n_threads=self.num_of_threads,
+                                             device=self.device)
 
     def _node_features(self, paths: list[str], nodes: np.ndarray, timings: dict):
         """Features of the merge nodes read again (after a resume, or from batch
@@ -524,7 +533,8 @@ class Clusteror:
         low = threshold_range(self.method)[0]
 
         def matrix(idx):
-            m = similarity_matrix(fs.take(idx), n_threads=self.num_of_threads)
+            m = similarity_matrix(fs.take(idx), n_threads=self.num_of_threads,
+                                  device=self.device)
             g = groups[idx]
             m[g[:, None] == g[None, :]] = low
             np.fill_diagonal(m, threshold_range(self.method)[1])
@@ -641,7 +651,8 @@ class Clusteror:
             idx = [where[p] for p in members if p in where]
             if len(idx) >= 2:
                 means[g] = mean_offdiagonal(
-                    similarity_matrix(res.features.take(idx), n_threads=self.num_of_threads))
+                    similarity_matrix(res.features.take(idx), n_threads=self.num_of_threads,
+                                      device=self.device))
         timings["clusters"] = timings.get("clusters", 0.0) + time.perf_counter() - t
         return means
 

@@ -21,8 +21,9 @@ _DL_FLAGS = {
     "max_iter": "max_iter", "image_size": "image_size", "vgg_weights": "vgg_weights",
     "reduce": "reduce",
 }
-# flags the classic methods share (--max-cluster-size: with dl, HDBSCAN's grid)
-_SHARED = ("max_cluster_size",)
+# flags the classic methods share (--max-cluster-size: with dl, HDBSCAN's
+# grid; --device, a top-level flag: with dl, where torch runs)
+_SHARED = ("max_cluster_size", "device")
 # classic-only flags (dest, default) that mean nothing with --method dl
 _CLASSIC_ONLY = (("threshold", None), ("size", None), ("scale", None), ("hash_size", None),
                  ("highfreq_factor", None), ("nfeatures", None), ("num_perm", None))
@@ -54,8 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="perceptual loss: local VGG19 weights (default random, with a warning)")
     g.add_argument("--image-size", type=int, default=None, metavar="N",
                    help="square model input, a power of two (default 64, or the checkpoint's)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="auto picks CUDA when torch sees a device (default auto)")
     g.add_argument("--reduce", choices=("spectral", "l2", "none"), default=None,
                    help="embedding preparation before clustering (default spectral)")
 

@@ -22,8 +22,9 @@ import numbers
 
 import numpy as np
 
-from icas import _core
+from icas import _core, _device
 from icas import _validate as v
+from icas.chaining import connected_components
 from icas.similarity import _candidates
 
 __all__ = [
@@ -52,7 +53,7 @@ def _codes(codes, name: str) -> np.ndarray:
     return codes
 
 
-def hamming_matrix(codes, *, n_threads=None) -> np.ndarray:
+def hamming_matrix(codes, *, n_threads=None, device=None) -> np.ndarray:
     """Bit distance between every pair of codes.
 
     Parameters
@@ -63,6 +64,11 @@ def hamming_matrix(codes, *, n_threads=None) -> np.ndarray:
         converted.
     n_threads : int, optional
         None: OpenMP default (honours ``OMP_NUM_THREADS``); -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -70,10 +76,12 @@ def hamming_matrix(codes, *, n_threads=None) -> np.ndarray:
         Number of differing bits; symmetric with a zero diagonal.
     """
     codes = _codes(codes, "codes")
+    if _device.on_cuda(device):
+        return _device.cuda_module().hamming_matrix(codes)
     return _core.hamming_matrix(codes, v.threads(n_threads))
 
 
-def hamming_cross(a, b, *, n_threads=None) -> np.ndarray:
+def hamming_cross(a, b, *, n_threads=None, device=None) -> np.ndarray:
     """Bit distance between every code of ``a`` and every code of ``b``.
 
     Parameters
@@ -83,6 +91,11 @@ def hamming_cross(a, b, *, n_threads=None) -> np.ndarray:
         Binary codes of the same length (see :func:`hamming_matrix`).
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -95,10 +108,12 @@ def hamming_cross(a, b, *, n_threads=None) -> np.ndarray:
             f"a and b must have the same number of bytes per code, got shapes "
             f"{v.shape_str(a)} and {v.shape_str(b)}"
         )
+    if _device.on_cuda(device):
+        return _device.cuda_module().hamming_cross(a, b)
     return _core.hamming_cross(a, b, v.threads(n_threads))
 
 
-def hamming_pairs(codes, threshold, *, groups=None, n_threads=None, candidates="auto"):
+def hamming_pairs(codes, threshold, *, groups=None, n_threads=None, candidates="auto", device=None):
     """Pairs of codes whose similarity ``1 - d / bits`` is >= ``threshold``.
 
     The threshold is turned into the largest admissible distance exactly as
@@ -123,6 +138,12 @@ def hamming_pairs(codes, threshold, *, groups=None, n_threads=None, candidates="
         small next to the bits (64-bit codes at threshold 0.9 from about
         1,200 codes, at 0.8 from about 3,000; 4096-bit codes at 0.95 from
         about 5,000, at 0.9 from about 25,000), else compares every pair.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both. The GPU compares every pair
+        (``candidates`` applies to the CPU).
 
     Returns
     -------
@@ -134,6 +155,8 @@ def hamming_pairs(codes, threshold, *, groups=None, n_threads=None, candidates="
     codes = _codes(codes, "codes")
     t = v.threshold(threshold)
     g = v.groups(groups, codes.shape[0])
+    if _device.on_cuda(device):
+        return _device.cuda_module().hamming_pairs(codes, t, g)
     how = _candidates.candidates(candidates)
     if how == "all":
         return _core.hamming_pairs(codes, t, g, v.threads(n_threads))
@@ -141,7 +164,7 @@ def hamming_pairs(codes, threshold, *, groups=None, n_threads=None, candidates="
 
 
 def hamming_components(
-    codes, threshold, *, groups=None, n_threads=None, candidates="auto"
+    codes, threshold, *, groups=None, n_threads=None, candidates="auto", device=None
 ) -> np.ndarray:
     """Clusters of codes chained by pairs with ``1 - d / bits >= threshold``.
 
@@ -166,6 +189,12 @@ def hamming_components(
         small next to the bits (64-bit codes at threshold 0.9 from about
         1,200 codes, at 0.8 from about 3,000; 4096-bit codes at 0.95 from
         about 5,000, at 0.9 from about 25,000), else compares every pair.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both. On the GPU: the pairs form on the
+        device, then union-find on the host.
 
     Returns
     -------
@@ -175,6 +204,10 @@ def hamming_components(
     codes = _codes(codes, "codes")
     t = v.threshold(threshold)
     g = v.groups(groups, codes.shape[0])
+    if _device.on_cuda(device):
+        return connected_components(
+            _device.cuda_module().hamming_pairs(codes, t, g)[0], codes.shape[0]
+        )
     how = _candidates.candidates(candidates)
     if how == "all":
         return _core.hamming_components(codes, t, g, v.threads(n_threads))

@@ -25,8 +25,9 @@ import numbers
 import numpy as np
 from scipy.integrate import quad
 
-from icas import _core
+from icas import _core, _device
 from icas import _validate as v
+from icas.chaining import connected_components
 from icas.similarity import _candidates
 
 __all__ = [
@@ -56,7 +57,7 @@ def _signatures(sigs, name: str) -> np.ndarray:
     return sigs
 
 
-def minhash_matrix(signatures, *, n_threads=None) -> np.ndarray:
+def minhash_matrix(signatures, *, n_threads=None, device=None) -> np.ndarray:
     """Similarity (share of equal slots) of every pair of signatures.
 
     Parameters
@@ -67,6 +68,11 @@ def minhash_matrix(signatures, *, n_threads=None) -> np.ndarray:
         else is converted.
     n_threads : int, optional
         None: OpenMP default (honours ``OMP_NUM_THREADS``); -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -75,10 +81,12 @@ def minhash_matrix(signatures, *, n_threads=None) -> np.ndarray:
         symmetric with a diagonal of 1.
     """
     sigs = _signatures(signatures, "signatures")
+    if _device.on_cuda(device):
+        return _device.cuda_module().minhash_matrix(sigs)
     return _core.minhash_matrix(sigs, v.threads(n_threads))
 
 
-def minhash_cross(a, b, *, n_threads=None) -> np.ndarray:
+def minhash_cross(a, b, *, n_threads=None, device=None) -> np.ndarray:
     """Similarity of every signature of ``a`` with every signature of ``b``.
 
     Parameters
@@ -88,6 +96,11 @@ def minhash_cross(a, b, *, n_threads=None) -> np.ndarray:
         Signatures with the same number of slots.
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -106,11 +119,20 @@ def minhash_cross(a, b, *, n_threads=None) -> np.ndarray:
             f"a and b must have the same number of slots, got shapes "
             f"{v.shape_str(a)} and {v.shape_str(b)}"
         )
+    if _device.on_cuda(device):
+        return _device.cuda_module().minhash_cross(a, b)
     return _core.minhash_cross(a, b, v.threads(n_threads))
 
 
 def minhash_pairs(
-    signatures, threshold, *, groups=None, n_threads=None, candidates="auto", bands=None
+    signatures,
+    threshold,
+    *,
+    groups=None,
+    n_threads=None,
+    candidates="auto",
+    bands=None,
+    device=None,
 ):
     """Pairs of signatures whose similarity is >= ``threshold``.
 
@@ -135,6 +157,12 @@ def minhash_pairs(
     bands : (int, int), optional
         ``(b, r)`` for ``candidates="index"``, ``b * r <= k``; default
         :func:`minhash_lsh_params` ``(threshold, k)``, datasketch's choice.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both. The GPU compares every pair
+        (``candidates`` and ``bands`` apply to the CPU).
 
     Returns
     -------
@@ -148,6 +176,8 @@ def minhash_pairs(
     sigs = _signatures(signatures, "signatures")
     t = v.threshold(threshold)
     g = v.groups(groups, sigs.shape[0])
+    if _device.on_cuda(device):
+        return _device.cuda_module().minhash_pairs(sigs, t, g)
     lsh = _lsh_bands(candidates, bands, t, sigs.shape[1])
     if lsh is None:
         return _core.minhash_pairs(sigs, t, g, v.threads(n_threads))
@@ -155,7 +185,14 @@ def minhash_pairs(
 
 
 def minhash_components(
-    signatures, threshold, *, groups=None, n_threads=None, candidates="auto", bands=None
+    signatures,
+    threshold,
+    *,
+    groups=None,
+    n_threads=None,
+    candidates="auto",
+    bands=None,
+    device=None,
 ) -> np.ndarray:
     """Clusters of signatures chained by pairs with similarity >= ``threshold``.
 
@@ -181,6 +218,12 @@ def minhash_components(
     bands : (int, int), optional
         ``(b, r)`` for ``candidates="index"``, ``b * r <= k``; default
         :func:`minhash_lsh_params` ``(threshold, k)``, datasketch's choice.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both. On the GPU: the pairs form on the
+        device, then union-find on the host.
 
     Returns
     -------
@@ -191,6 +234,10 @@ def minhash_components(
     sigs = _signatures(signatures, "signatures")
     t = v.threshold(threshold)
     g = v.groups(groups, sigs.shape[0])
+    if _device.on_cuda(device):
+        return connected_components(
+            _device.cuda_module().minhash_pairs(sigs, t, g)[0], sigs.shape[0]
+        )
     lsh = _lsh_bands(candidates, bands, t, sigs.shape[1])
     if lsh is None:
         return _core.minhash_components(sigs, t, g, v.threads(n_threads))

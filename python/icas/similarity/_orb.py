@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from icas import _core
+from icas import _core, _device
 from icas import _validate as v
+from icas.chaining import connected_components
 
 __all__ = ["orb_components", "orb_cross", "orb_matrix", "orb_pairs"]
 
@@ -58,7 +59,7 @@ def _images(descriptors, offsets, dname: str, oname: str) -> tuple[np.ndarray, n
     return descriptors, offsets
 
 
-def orb_matrix(descriptors, offsets, *, n_threads=None) -> np.ndarray:
+def orb_matrix(descriptors, offsets, *, n_threads=None, device=None) -> np.ndarray:
     """ORB similarity of every pair of images.
 
     Parameters
@@ -70,6 +71,11 @@ def orb_matrix(descriptors, offsets, *, n_threads=None) -> np.ndarray:
         non-decreasing, ``offsets[-1] == total``. An image may have no rows.
     n_threads : int, optional
         None: OpenMP default (honours ``OMP_NUM_THREADS``); -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -86,10 +92,12 @@ def orb_matrix(descriptors, offsets, *, n_threads=None) -> np.ndarray:
     :func:`orb_components` beyond a few thousand images.
     """
     descriptors, offsets = _images(descriptors, offsets, "descriptors", "offsets")
+    if _device.on_cuda(device):
+        return _device.cuda_module().orb_matrix(descriptors, offsets)
     return _core.orb_matrix(descriptors, offsets, v.threads(n_threads))
 
 
-def orb_cross(desc_a, off_a, desc_b, off_b, *, n_threads=None) -> np.ndarray:
+def orb_cross(desc_a, off_a, desc_b, off_b, *, n_threads=None, device=None) -> np.ndarray:
     """ORB similarity of every image of A with every image of B.
 
     Parameters
@@ -100,6 +108,11 @@ def orb_cross(desc_a, off_a, desc_b, off_b, *, n_threads=None) -> np.ndarray:
         Row offsets of the images of A and of B (see :func:`orb_matrix`).
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -109,11 +122,13 @@ def orb_cross(desc_a, off_a, desc_b, off_b, *, n_threads=None) -> np.ndarray:
     """
     desc_a, off_a = _images(desc_a, off_a, "desc_a", "off_a")
     desc_b, off_b = _images(desc_b, off_b, "desc_b", "off_b")
+    if _device.on_cuda(device):
+        return _device.cuda_module().orb_cross(desc_a, off_a, desc_b, off_b)
     return _core.orb_cross(desc_a, off_a, desc_b, off_b, v.threads(n_threads))
 
 
 def orb_pairs(
-    descriptors, offsets, threshold, *, groups=None, n_threads=None
+    descriptors, offsets, threshold, *, groups=None, n_threads=None, device=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of images whose ORB similarity is at least ``threshold``.
 
@@ -129,6 +144,11 @@ def orb_pairs(
         Pairs whose two images have the same group are skipped (batch merge).
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -140,12 +160,18 @@ def orb_pairs(
     """
     descriptors, offsets = _images(descriptors, offsets, "descriptors", "offsets")
     n = offsets.shape[0] - 1
+    if _device.on_cuda(device):
+        return _device.cuda_module().orb_pairs(
+            descriptors, offsets, v.threshold(threshold), v.groups(groups, n)
+        )
     return _core.orb_pairs(
         descriptors, offsets, v.threshold(threshold), v.groups(groups, n), v.threads(n_threads)
     )
 
 
-def orb_components(descriptors, offsets, threshold, *, groups=None, n_threads=None) -> np.ndarray:
+def orb_components(
+    descriptors, offsets, threshold, *, groups=None, n_threads=None, device=None
+) -> np.ndarray:
     """Clusters of images chained by ORB similarity >= ``threshold``.
 
     Parameters
@@ -160,6 +186,12 @@ def orb_components(descriptors, offsets, threshold, *, groups=None, n_threads=No
         Pairs whose two images have the same group are never compared.
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both. On the GPU: the pairs form on the
+        device, then union-find on the host.
 
     Returns
     -------
@@ -170,6 +202,11 @@ def orb_components(descriptors, offsets, threshold, *, groups=None, n_threads=No
     """
     descriptors, offsets = _images(descriptors, offsets, "descriptors", "offsets")
     n = offsets.shape[0] - 1
+    if _device.on_cuda(device):
+        edges = _device.cuda_module().orb_pairs(
+            descriptors, offsets, v.threshold(threshold), v.groups(groups, n)
+        )[0]
+        return connected_components(edges, n)
     return _core.orb_components(
         descriptors, offsets, v.threshold(threshold), v.groups(groups, n), v.threads(n_threads)
     )

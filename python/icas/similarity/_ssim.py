@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from icas import _core, _validate
+from icas import _core, _device, _validate
 from icas._validate import shape_str
+from icas.chaining import connected_components
 
 __all__ = ["ssim_components", "ssim_cross", "ssim_matrix", "ssim_pairs"]
 
@@ -41,7 +42,7 @@ def _images(a, name: str) -> np.ndarray:
     return a
 
 
-def ssim_matrix(images, *, n_threads=None) -> np.ndarray:
+def ssim_matrix(images, *, n_threads=None, device=None) -> np.ndarray:
     """Mean SSIM of every pair of images.
 
     Parameters
@@ -52,6 +53,11 @@ def ssim_matrix(images, *, n_threads=None) -> np.ndarray:
     n_threads : int or None, optional
         OpenMP threads: None uses the OpenMP default (honours
         ``OMP_NUM_THREADS``), -1 every core.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -59,10 +65,12 @@ def ssim_matrix(images, *, n_threads=None) -> np.ndarray:
         Symmetric, 1 on the diagonal; values in [-1, 1], not clipped.
     """
     images = _images(images, "images")
+    if _device.on_cuda(device):
+        return _device.cuda_module().ssim_matrix(images)
     return _core.ssim_matrix(images, _validate.threads(n_threads))
 
 
-def ssim_cross(a, b, *, n_threads=None) -> np.ndarray:
+def ssim_cross(a, b, *, n_threads=None, device=None) -> np.ndarray:
     """Mean SSIM of every image of ``a`` against every image of ``b``.
 
     Parameters
@@ -73,6 +81,11 @@ def ssim_cross(a, b, *, n_threads=None) -> np.ndarray:
         Grayscale images of the same size as ``a``.
     n_threads : int or None, optional
         OpenMP threads: None uses the OpenMP default, -1 every core.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -85,10 +98,12 @@ def ssim_cross(a, b, *, n_threads=None) -> np.ndarray:
         raise ValueError(
             f"a and b must hold images of one size, got shapes {shape_str(a)} and {shape_str(b)}"
         )
+    if _device.on_cuda(device):
+        return _device.cuda_module().ssim_cross(a, b)
     return _core.ssim_cross(a, b, _validate.threads(n_threads))
 
 
-def ssim_pairs(images, threshold, *, groups=None, n_threads=None):
+def ssim_pairs(images, threshold, *, groups=None, n_threads=None, device=None):
     """Pairs of images whose mean SSIM is at least ``threshold``.
 
     Parameters
@@ -102,6 +117,11 @@ def ssim_pairs(images, threshold, *, groups=None, n_threads=None):
         Pairs whose two images have the same group id are skipped.
     n_threads : int or None, optional
         OpenMP threads: None uses the OpenMP default, -1 every core.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -114,10 +134,12 @@ def ssim_pairs(images, threshold, *, groups=None, n_threads=None):
     images = _images(images, "images")
     threshold = _validate.threshold(threshold, low=-1.0, high=1.0)
     groups = _validate.groups(groups, images.shape[0])
+    if _device.on_cuda(device):
+        return _device.cuda_module().ssim_pairs(images, threshold, groups)
     return _core.ssim_pairs(images, threshold, groups, _validate.threads(n_threads))
 
 
-def ssim_components(images, threshold, *, groups=None, n_threads=None) -> np.ndarray:
+def ssim_components(images, threshold, *, groups=None, n_threads=None, device=None) -> np.ndarray:
     """Clusters of images chained by SSIM >= ``threshold``.
 
     The connected components of the graph of :func:`ssim_pairs`; a pair whose
@@ -133,6 +155,12 @@ def ssim_components(images, threshold, *, groups=None, n_threads=None) -> np.nda
         Pairs whose two images have the same group id are skipped.
     n_threads : int or None, optional
         OpenMP threads: None uses the OpenMP default, -1 every core.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both. On the GPU: the pairs form on the
+        device, then union-find on the host.
 
     Returns
     -------
@@ -143,4 +171,8 @@ def ssim_components(images, threshold, *, groups=None, n_threads=None) -> np.nda
     images = _images(images, "images")
     threshold = _validate.threshold(threshold, low=-1.0, high=1.0)
     groups = _validate.groups(groups, images.shape[0])
+    if _device.on_cuda(device):
+        return connected_components(
+            _device.cuda_module().ssim_pairs(images, threshold, groups)[0], images.shape[0]
+        )
     return _core.ssim_components(images, threshold, groups, _validate.threads(n_threads))

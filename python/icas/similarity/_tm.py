@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from icas import _core, _validate
+from icas import _core, _device, _validate
 from icas._validate import shape_str
+from icas.chaining import connected_components
 
 __all__ = ["tm_components", "tm_cross", "tm_matrix", "tm_pairs", "tm_similarity"]
 
@@ -33,7 +34,7 @@ def _images(images, name: str) -> np.ndarray:
     return x if x.ndim == 4 else x[..., np.newaxis]
 
 
-def tm_matrix(images, *, n_threads=None) -> np.ndarray:
+def tm_matrix(images, *, n_threads=None, device=None) -> np.ndarray:
     """Template-matching similarity of every pair of images of one size.
 
     Parameters
@@ -43,6 +44,11 @@ def tm_matrix(images, *, n_threads=None) -> np.ndarray:
         copied once to C order (``np.ascontiguousarray``); nothing else is.
     n_threads : int, optional
         None: OpenMP default (honours ``OMP_NUM_THREADS``); -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -51,10 +57,12 @@ def tm_matrix(images, *, n_threads=None) -> np.ndarray:
         in [0, 1]; symmetric, 1 on the diagonal (0 for an all-black image).
     """
     x = _images(images, "images")
+    if _device.on_cuda(device):
+        return _device.cuda_module().tm_matrix(x)
     return _core.tm_matrix(x, _validate.threads(n_threads))
 
 
-def tm_cross(a, b, *, n_threads=None) -> np.ndarray:
+def tm_cross(a, b, *, n_threads=None, device=None) -> np.ndarray:
     """Template-matching similarity of each image of ``a`` with each of ``b``.
 
     Parameters
@@ -65,6 +73,11 @@ def tm_cross(a, b, *, n_threads=None) -> np.ndarray:
         ``(h, w, 1)`` count as the same).
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -78,10 +91,12 @@ def tm_cross(a, b, *, n_threads=None) -> np.ndarray:
             "a and b must hold images of one size and channel count, got shapes "
             f"{shape_str(a)} and {shape_str(b)}"
         )
+    if _device.on_cuda(device):
+        return _device.cuda_module().tm_cross(xa, xb)
     return _core.tm_cross(xa, xb, _validate.threads(n_threads))
 
 
-def tm_pairs(images, threshold, *, groups=None, n_threads=None):
+def tm_pairs(images, threshold, *, groups=None, n_threads=None, device=None):
     """Pairs of images whose template-matching similarity is >= threshold.
 
     Parameters
@@ -95,6 +110,11 @@ def tm_pairs(images, threshold, *, groups=None, n_threads=None):
         computed at all.
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both.
 
     Returns
     -------
@@ -106,10 +126,12 @@ def tm_pairs(images, threshold, *, groups=None, n_threads=None):
     x = _images(images, "images")
     thr = _validate.threshold(threshold)
     g = _validate.groups(groups, x.shape[0])
+    if _device.on_cuda(device):
+        return _device.cuda_module().tm_pairs(x, thr, g)
     return _core.tm_pairs(x, thr, g, _validate.threads(n_threads))
 
 
-def tm_components(images, threshold, *, groups=None, n_threads=None) -> np.ndarray:
+def tm_components(images, threshold, *, groups=None, n_threads=None, device=None) -> np.ndarray:
     """Clusters: connected components of the pairs with similarity >= threshold.
 
     Same labels as ``icas.connected_components(tm_pairs(...)[0], n)``, without
@@ -125,6 +147,12 @@ def tm_components(images, threshold, *, groups=None, n_threads=None) -> np.ndarr
         Pairs whose two images have the same group are skipped.
     n_threads : int, optional
         None: OpenMP default; -1: all cores.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute: None reads ``ICAS_DEVICE`` (default "auto": the GPU
+        when the CUDA kernels are built and a device answers, else the CPU);
+        "cuda" without them raises ``CudaUnavailableError``. The result is the
+        same on both. On the GPU: the pairs form on the
+        device, then union-find on the host.
 
     Returns
     -------
@@ -134,6 +162,8 @@ def tm_components(images, threshold, *, groups=None, n_threads=None) -> np.ndarr
     x = _images(images, "images")
     thr = _validate.threshold(threshold)
     g = _validate.groups(groups, x.shape[0])
+    if _device.on_cuda(device):
+        return connected_components(_device.cuda_module().tm_pairs(x, thr, g)[0], x.shape[0])
     return _core.tm_components(x, thr, g, _validate.threads(n_threads))
 
 
