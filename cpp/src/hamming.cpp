@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -17,6 +18,7 @@
 #include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
+#include "icas/tiled.hpp"
 #include "icas/union_find.hpp"
 
 #ifdef ICAS_X86
@@ -484,62 +486,17 @@ Edges hamming_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, const Pair
     const TileFn tile = tile_for(kernel);
     const int64_t bits = 8 * n_bytes;
     const int64_t max_d = hamming_max_distance(opt.threshold, bits);
-    Edges result;
-    if (max_d < 0 || n < 2) return result;
+    if (max_d < 0) return Edges{};
     std::vector<float> score_of(static_cast<size_t>(max_d + 1));
     for (int64_t d = 0; d <= max_d; ++d)
         score_of[d] = static_cast<float>(pair_math::hamming_score(d, bits));
-
-    const int64_t T = tile_rows(n_bytes);
-    const int64_t nblocks = (n + T - 1) / T;
-    std::vector<Edges> found(static_cast<size_t>(nblocks));
-    ExceptionCatcher errors;
-    const int threads = threads_for(n * n / 2, n_bytes, opt.n_threads);
-#pragma omp parallel num_threads(threads)
-    {
-        std::vector<int32_t> dist(static_cast<size_t>(T * T));
-        // Kept pairs per row of the block, so edges come out ordered by (i, j).
-        std::vector<std::vector<std::pair<int64_t, int32_t>>> rows(static_cast<size_t>(T));
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t I = 0; I < nblocks; ++I) {
-            errors.run([&] {
-                const int64_t i0 = I * T, ni = std::min(T, n - i0);
-                for (auto& r : rows) r.clear();
-                for (int64_t j0 = i0; j0 < n; j0 += T) {
-                    const int64_t nj = std::min(T, n - j0);
-                    tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d,
-                         dist.data(), T);
-                    for (int64_t i = 0; i < ni; ++i) {
-                        const int32_t* d = dist.data() + i * T;
-                        const int64_t gi = i0 + i;
-                        // Distances <= max_d are exact even when bounded.
-                        for (int64_t j = std::max<int64_t>(0, gi + 1 - j0); j < nj; ++j) {
-                            if (d[j] <= max_d && !detail::same_group(opt, gi, j0 + j))
-                                rows[i].emplace_back(j0 + j, d[j]);
-                        }
-                    }
-                }
-                Edges& e = found[I];
-                for (int64_t i = 0; i < ni; ++i) {
-                    for (const auto& [j, d] : rows[i]) {
-                        e.ij.push_back(i0 + i);
-                        e.ij.push_back(j);
-                        e.score.push_back(score_of[d]);
-                    }
-                }
-            });
-        }
-    }
-    errors.rethrow();
-    size_t total = 0;
-    for (const Edges& e : found) total += e.score.size();
-    result.ij.reserve(2 * total);
-    result.score.reserve(total);
-    for (const Edges& e : found) {
-        result.ij.insert(result.ij.end(), e.ij.begin(), e.ij.end());
-        result.score.insert(result.score.end(), e.score.begin(), e.score.end());
-    }
-    return result;
+    // Distances <= max_d are exact even when the tile stops counting early.
+    return tiled::pairs(
+        n, tile_rows(n_bytes), threads_for(n * n / 2, n_bytes, opt.n_threads), opt,
+        [&](int64_t i0, int64_t ni, int64_t j0, int64_t nj, int32_t* out, int64_t ld) {
+            tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d, out, ld);
+        },
+        [max_d](int32_t d) { return d <= max_d; }, [&](int32_t d) { return score_of[d]; });
 }
 
 void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const PairOptions& opt,
@@ -547,66 +504,17 @@ void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const 
     check_sizes(n_bytes, {n});
     const TileFn tile = tile_for(kernel);
     const int64_t max_d = hamming_max_distance(opt.threshold, 8 * n_bytes);
-    UnionFind uf(n);
-    if (max_d >= 0 && n >= 2) {
-        const int64_t T = tile_rows(n_bytes);
-        constexpr int64_t R = 16;  // rows per block
-        const int threads = threads_for(n * n / 2, n_bytes, opt.n_threads);
-        const int64_t words = (n + 63) / 64;
-        std::vector<int64_t> root(static_cast<size_t>(n));
-        // Rows go in waves of blocks. Within a wave the workers read a snapshot
-        // of the roots and keep, per row, one edge per component it reaches
-        // (none into its own); the edges are united after the wave. A wave
-        // holds at most wave * n edges (2^22 for large n), and is big enough
-        // that its barrier costs little.
-        const int64_t wave = std::max<int64_t>(R * 4 * threads, (int64_t{1} << 22) / n / R * R);
-        for (int64_t start = 0; start < n - 1; start += wave) {
-            const int64_t stop = std::min(n, start + wave);
-            for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
-            const int64_t nblocks = (stop - start + R - 1) / R;
-            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(
-                static_cast<size_t>(nblocks));
-            ExceptionCatcher errors;
-#pragma omp parallel num_threads(threads)
-            {
-                std::vector<int32_t> dist(static_cast<size_t>(R * T));
-                std::vector<uint64_t> reached(static_cast<size_t>(R * words), 0);  // bitset per row
-#pragma omp for schedule(dynamic, 1)
-                for (int64_t b = 0; b < nblocks; ++b) {
-                    errors.run([&] {
-                        const int64_t i0 = start + b * R, ni = std::min(R, stop - i0);
-                        std::vector<std::pair<int64_t, int64_t>>& out = found[b];
-                        for (int64_t j0 = i0; j0 < n; j0 += T) {
-                            const int64_t nj = std::min(T, n - j0);
-                            tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d,
-                                 dist.data(), T);
-                            for (int64_t i = 0; i < ni; ++i) {
-                                const int64_t gi = i0 + i, ri = root[gi];
-                                uint64_t* seen = reached.data() + i * words;
-                                const int32_t* d = dist.data() + i * T;
-                                for (int64_t j = std::max<int64_t>(0, gi + 1 - j0); j < nj; ++j) {
-                                    if (d[j] > max_d) continue;
-                                    const int64_t gj = j0 + j, r = root[gj];
-                                    if (r == ri || (seen[r >> 6] >> (r & 63)) & 1 ||
-                                        detail::same_group(opt, gi, gj))
-                                        continue;
-                                    seen[r >> 6] |= uint64_t{1} << (r & 63);
-                                    out.emplace_back(gi, gj);
-                                }
-                            }
-                        }
-                        for (const auto& [gi, gj] : out)
-                            reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
-                    });
-                }
-            }
-            errors.rethrow();
-            for (const auto& block : found)
-                for (const auto& [i, j] : block) uf.unite(i, j);
-        }
+    if (max_d < 0) {  // no pair passes: every code is its own component
+        std::iota(labels, labels + n, int64_t{0});
+        return;
     }
-    const std::vector<int64_t> out = uf.labels();
-    std::copy(out.begin(), out.end(), labels);
+    tiled::components(
+        n, tile_rows(n_bytes),
+        threads_for(n * n / 2, n_bytes, opt.n_threads), opt,
+        [&](int64_t i0, int64_t ni, int64_t j0, int64_t nj, int32_t* out, int64_t ld) {
+            tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d, out, ld);
+        },
+        [max_d](int32_t d) { return d <= max_d; }, labels);
 }
 
 }  // namespace icas

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
+#include "icas/tiled.hpp"
 #include "icas/union_find.hpp"
 
 #ifdef ICAS_X86
@@ -369,58 +371,17 @@ Edges pairs_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt,
     check_sizes(k, {n});
     const TileFn<S> count_tile = tile_for<S>(kernel);
     const int64_t min_count = minhash_min_count(opt.threshold, k);
-    Edges result;
-    if (min_count > k || n < 2) return result;
-    const int64_t T = tile_rows<S>(k);
-    const int64_t nblocks = (n + T - 1) / T;
-    std::vector<Edges> found(static_cast<size_t>(nblocks));
-    ExceptionCatcher errors;
-    const int threads = threads_for(n * n / 2, k * static_cast<int64_t>(sizeof(S)), opt.n_threads);
-#pragma omp parallel num_threads(threads)
-    {
-        std::vector<int32_t> counts(static_cast<size_t>(T * T));
-        // Kept pairs per row of the block, so edges come out ordered by (i, j).
-        std::vector<std::vector<std::pair<int64_t, int32_t>>> rows(static_cast<size_t>(T));
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t I = 0; I < nblocks; ++I) {
-            errors.run([&] {
-                const int64_t i0 = I * T, ni = std::min(T, n - i0);
-                for (auto& r : rows) r.clear();
-                for (int64_t j0 = i0; j0 < n; j0 += T) {
-                    const int64_t nj = std::min(T, n - j0);
-                    count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count, counts.data(),
-                               T);
-                    for (int64_t i = 0; i < ni; ++i) {
-                        const int32_t* c = counts.data() + i * T;
-                        const int64_t gi = i0 + i;
-                        for (int64_t j = std::max<int64_t>(0, gi + 1 - j0); j < nj; ++j) {
-                            if (c[j] >= min_count && !detail::same_group(opt, gi, j0 + j))
-                                rows[i].emplace_back(j0 + j, c[j]);
-                        }
-                    }
-                }
-                Edges& e = found[I];
-                for (int64_t i = 0; i < ni; ++i) {
-                    for (const auto& [j, c] : rows[i]) {
-                        e.ij.push_back(i0 + i);
-                        e.ij.push_back(j);
-                        e.score.push_back(
-                            static_cast<float>(pair_math::minhash_score(c, k)));
-                    }
-                }
-            });
-        }
-    }
-    errors.rethrow();
-    size_t total = 0;
-    for (const Edges& e : found) total += e.score.size();
-    result.ij.reserve(2 * total);
-    result.score.reserve(total);
-    for (const Edges& e : found) {
-        result.ij.insert(result.ij.end(), e.ij.begin(), e.ij.end());
-        result.score.insert(result.score.end(), e.score.begin(), e.score.end());
-    }
-    return result;
+    if (min_count > k) return Edges{};
+    return tiled::pairs(
+        n, tile_rows<S>(k),
+        threads_for(n * n / 2, k * static_cast<int64_t>(sizeof(S)), opt.n_threads), opt,
+        [&](int64_t i0, int64_t ni, int64_t j0, int64_t nj, int32_t* out, int64_t ld) {
+            count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count, out, ld);
+        },
+        [min_count](int32_t c) { return c >= min_count; },
+        [k](int32_t c) {
+            return static_cast<float>(static_cast<double>(c) / static_cast<double>(k));
+        });
 }
 
 template <class S>
@@ -429,67 +390,17 @@ void components_impl(const S* sigs, int64_t n, int64_t k, const PairOptions& opt
     check_sizes(k, {n});
     const TileFn<S> count_tile = tile_for<S>(kernel);
     const int64_t min_count = minhash_min_count(opt.threshold, k);
-    UnionFind uf(n);
-    if (min_count <= k && n >= 2) {
-        const int64_t T = tile_rows<S>(k);
-        constexpr int64_t R = 16;  // rows per block
-        const int threads =
-            threads_for(n * n / 2, k * static_cast<int64_t>(sizeof(S)), opt.n_threads);
-        const int64_t words = (n + 63) / 64;
-        std::vector<int64_t> root(static_cast<size_t>(n));
-        // Rows go in waves of blocks. Within a wave the workers read a snapshot
-        // of the roots and keep, per row, one edge per component it reaches
-        // (none into its own); the edges are united after the wave. A wave
-        // holds at most wave * n edges (2^22 for large n), and is big enough
-        // that its barrier costs little.
-        const int64_t wave = std::max<int64_t>(R * 4 * threads, (int64_t{1} << 22) / n / R * R);
-        for (int64_t start = 0; start < n - 1; start += wave) {
-            const int64_t stop = std::min(n, start + wave);
-            for (int64_t q = 0; q < n; ++q) root[q] = uf.find(q);
-            const int64_t nblocks = (stop - start + R - 1) / R;
-            std::vector<std::vector<std::pair<int64_t, int64_t>>> found(
-                static_cast<size_t>(nblocks));
-            ExceptionCatcher errors;
-#pragma omp parallel num_threads(threads)
-            {
-                std::vector<int32_t> counts(static_cast<size_t>(R * T));
-                std::vector<uint64_t> reached(static_cast<size_t>(R * words), 0);  // bitset per row
-#pragma omp for schedule(dynamic, 1)
-                for (int64_t b = 0; b < nblocks; ++b) {
-                    errors.run([&] {
-                        const int64_t i0 = start + b * R, ni = std::min(R, stop - i0);
-                        std::vector<std::pair<int64_t, int64_t>>& out = found[b];
-                        for (int64_t j0 = i0; j0 < n; j0 += T) {
-                            const int64_t nj = std::min(T, n - j0);
-                            count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count,
-                                       counts.data(), T);
-                            for (int64_t i = 0; i < ni; ++i) {
-                                const int64_t gi = i0 + i, ri = root[gi];
-                                uint64_t* seen = reached.data() + i * words;
-                                const int32_t* c = counts.data() + i * T;
-                                for (int64_t j = std::max<int64_t>(0, gi + 1 - j0); j < nj; ++j) {
-                                    if (c[j] < min_count) continue;
-                                    const int64_t gj = j0 + j, r = root[gj];
-                                    if (r == ri || (seen[r >> 6] >> (r & 63)) & 1 ||
-                                        detail::same_group(opt, gi, gj))
-                                        continue;
-                                    seen[r >> 6] |= uint64_t{1} << (r & 63);
-                                    out.emplace_back(gi, gj);
-                                }
-                            }
-                        }
-                        for (const auto& [gi, gj] : out)
-                            reached[(gi - i0) * words + (root[gj] >> 6)] = 0;
-                    });
-                }
-            }
-            errors.rethrow();
-            for (const auto& block : found)
-                for (const auto& [i, j] : block) uf.unite(i, j);
-        }
+    if (min_count > k) {  // no pair passes: every signature is its own component
+        std::iota(labels, labels + n, int64_t{0});
+        return;
     }
-    const std::vector<int64_t> out = uf.labels();
-    std::copy(out.begin(), out.end(), labels);
+    tiled::components(
+        n, tile_rows<S>(k),
+        threads_for(n * n / 2, k * static_cast<int64_t>(sizeof(S)), opt.n_threads), opt,
+        [&](int64_t i0, int64_t ni, int64_t j0, int64_t nj, int32_t* out, int64_t ld) {
+            count_tile(sigs + i0 * k, ni, sigs + j0 * k, nj, k, min_count, out, ld);
+        },
+        [min_count](int32_t c) { return c >= min_count; }, labels);
 }
 
 }  // namespace
