@@ -83,20 +83,22 @@ def poll(check, what: str, timeout: float = 20.0):
 
 
 class App:
-    """``python -m icas.segment -v ARGS`` on a display, with xdotool at hand.
+    """``python -m icas.segment -v ARGS`` (or ``python ENTRY -v ARGS``) on a
+    display, with xdotool at hand.
 
     ``-v`` makes the painter log every click and key it handles, so each step
     waits for its effect before the next one.
     """
 
-    def __init__(self, display: str, args, tmp_path: Path):
+    def __init__(self, display: str, args, tmp_path: Path, entry=("-m", "icas.segment")):
         self.env = {**os.environ, "DISPLAY": display}
         self.last_press: dict[int, float] = {}
         self.err = tmp_path / "stderr.txt"
         self.out = tmp_path / "stdout.txt"
+        command = [sys.executable, *map(str, entry), "-v", *map(str, args)]
         with open(self.err, "wb") as e, open(self.out, "wb") as o:
             self.proc = subprocess.Popen(
-                ["timeout", "60", sys.executable, "-m", "icas.segment", "-v", *map(str, args)],
+                ["timeout", "60", *command],
                 env=self.env,
                 stdout=o,
                 stderr=e,
@@ -116,7 +118,11 @@ class App:
             self.alive()
             return text in self.stderr()[after:]
 
-        poll(seen, repr(text), timeout)
+        try:
+            poll(seen, repr(text), timeout)
+        except AssertionError as exc:
+            tail = "\n".join(self.stderr()[after:].splitlines()[-15:])
+            raise AssertionError(f"{exc}; the app logged since:\n{tail}") from None
 
     def xdotool(self, *args, check: bool = True) -> str:
         res = subprocess.run(
@@ -212,8 +218,8 @@ class App:
 def app(display, tmp_path):
     apps = []
 
-    def start(*args):
-        a = App(display, args, tmp_path)
+    def start(*args, entry=("-m", "icas.segment")):
+        a = App(display, args, tmp_path, entry)
         apps.append(a)
         return a
 
@@ -333,3 +339,93 @@ def test_grabcut_windows_then_paint(app, tmp_path):
     assert (mask & truth).sum() / (mask | truth).sum() > 0.9
     a.xdotool("windowfocus", "--sync", painter, "key", "q")
     assert a.finish() == 0
+
+
+# The CLI loads SAM from a vit_b/l/h checkpoint; a random vit_b takes half a
+# minute per image on a CPU. This wrapper swaps in the tiny random SAM, then
+# runs the real command line.
+TINY_SAM_CLI = """\
+import sys
+from pathlib import Path
+
+import icas.segment.sam as sam
+
+
+def load_tiny(torch, sa, model_type, checkpoint):
+    # Called where the checkpoint would be loaded: the flags must have got here.
+    assert model_type == "vit_b" and Path(checkpoint).name == "tiny.pth", (model_type, checkpoint)
+    return sam.tiny_sam(seed=0), "tiny-seed-0"
+
+
+sam._load = load_tiny
+from icas.segment.cli import main  # noqa: E402
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+BOX = ((30, 20), (120, 100))
+FG_POINT, BG_POINT, EXTRA_POINT = (75, 60), (10, 10), (60, 50)
+
+
+def test_sam_prompt_window_then_paint(app, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("segment_anything")
+    from icas.segment import SamSession
+    from icas.segment.sam import tiny_sam
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    cv2.imwrite(str(d / "a.png"), rect_image(30, 40, 90, 110))
+    cv2.imwrite(str(d / "b.png"), rect_image(20, 20, 100, 140))
+    # The reference: the same tiny SAM, the prompts the window should end with.
+    session = SamSession(tiny_sam(seed=0))
+    session.set_image(cv2.imread(str(d / "a.png")))
+    session.add_box(*BOX)
+    session.add_point(FG_POINT)
+    session.add_point(BG_POINT, positive=False)
+    expected = session.predict()[0][0]
+    session.add_point(EXTRA_POINT)
+    assert (session.predict()[0][0] != expected).any(), "the undone point would not show"
+    assert 0 < expected.sum() < expected.size, "the reference mask should be partial"
+    y, x = (int(v) for v in np.argwhere(expected)[expected.sum() // 2])
+
+    script = tmp_path / "tiny_sam_segment.py"
+    script.write_text(TINY_SAM_CLI)
+    out = tmp_path / "out"
+    args = (d, "--method", "sam", "--checkpoint", tmp_path / "tiny.pth", "--out", out)
+    a = app(*args, entry=(script,))
+    win = a.window("icas sam", (W, H))
+
+    def box():
+        start = len(a.stderr())
+        a.drag(win, *BOX, button=2)
+        a.wait_for("sam prompt: box (30, 20)-(120, 100)", after=start)
+
+    # First round: every prompt kind, undo, predict, then reset.
+    box()
+    a.click(win, *FG_POINT, "foreground point (75, 60) added: 2 prompt(s)")
+    a.click(win, *BG_POINT, "background point (10, 10) added: 3 prompt(s)", button=3)
+    a.key(win, "z", "last prompt removed: 2 prompt(s) left")
+    a.key(win, "space", "predicted from 2 prompt(s)")
+    a.key(win, "r", "reset: no prompts")
+    # Second round: the reference's prompts and one more, undone; f predicts and paints.
+    box()
+    a.click(win, *FG_POINT, "foreground point (75, 60) added: 2 prompt(s)")
+    a.click(win, *BG_POINT, "background point (10, 10) added: 3 prompt(s)", button=3)
+    a.click(win, *EXTRA_POINT, "foreground point (60, 50) added: 4 prompt(s)")
+    a.key(win, "z", "last prompt removed: 3 prompt(s) left")
+    a.key(win, "f", "[1/2] a.png: 1 segments")
+    a.gone("icas sam")
+    painter = a.window("icas painter", (W, H))
+    a.click(painter, x, y, f"left click: fill ({x}, {y}): changed")
+    a.key(painter, "space", "[2/2] b.png")
+    mask = read_mask(out / mask_name("a", RED))
+    assert mask.shape == (H, W) and mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask, np.where(expected, 255, 0).astype(np.uint8))
+    # The second image opens in a new SAM window; q there quits cleanly.
+    win = a.window("icas sam", (W, H))
+    a.xdotool("windowfocus", "--sync", win, "key", "q")
+    assert a.finish() == 0
+    assert sorted(p.name for p in out.iterdir()) == [mask_name("a", RED)]
+    assert "1 of 2 image(s) saved" in a.out.read_text()
+    assert "Traceback" not in a.stderr()
