@@ -95,6 +95,25 @@ def test_palette_swatches():
         Palette([])
 
 
+def test_palette_status_shows_the_continuous_mode():
+    p = Palette()
+    pics = {m: p.draw(p.colors[0], m, "msg").astype(int) for m in (None, "fill", "unfill")}
+    band = slice(p.grid_height + 22, p.grid_height + 40)  # the mode line
+
+    def tinted(pic, channel):  # pixels where one channel clearly dominates
+        others = [c for c in range(3) if c != channel]
+        return int((pic[band, :, channel] - pic[band][..., others].max(axis=2) > 100).sum())
+
+    assert tinted(pics["fill"], 1) > 20 and tinted(pics["fill"], 2) == 0  # green text
+    assert tinted(pics["unfill"], 2) > 20 and tinted(pics["unfill"], 1) == 0  # red text
+    assert tinted(pics[None], 1) == tinted(pics[None], 2) == 0
+    for m in ("fill", "unfill"):  # only the mode line differs
+        outside = np.ones(pics[m].shape[0], bool)
+        outside[band] = False
+        np.testing.assert_array_equal(pics[m][outside], pics[None][outside])
+        assert (pics[m][band] != pics[None][band]).any()
+
+
 # ---------------------------------------------------------------------- canvas
 
 

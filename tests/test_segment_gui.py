@@ -4,6 +4,7 @@ checked pixel by pixel. Skipped only where Xvfb or xdotool cannot run."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -15,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
-from icas.segment.export import mask_name
+from icas.segment.export import color_label, mask_name
 from icas.segment.palette import DEFAULT_COLORS, Palette
 
 pytestmark = [
@@ -429,3 +431,69 @@ def test_sam_prompt_window_then_paint(app, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [mask_name("a", RED)]
     assert "1 of 2 image(s) saved" in a.out.read_text()
     assert "Traceback" not in a.stderr()
+
+
+def test_keys_debug_views_templates_and_exports(app, folder, tmp_path):
+    # A template cut from im0 around its rectangle (the attention is derived:
+    # the border-connected background is ignored) and a segment covering the
+    # rectangle's left half; the mask is derived from the segment too.
+    root = tmp_path / "tpl"
+    (root / "templates").mkdir(parents=True)
+    (root / "segments").mkdir()
+    im0 = rect_image(30, 40, 90, 110)
+    cv2.imwrite(str(root / "templates" / "t.png"), im0[20:100, 30:120])
+    segment = np.zeros((80, 90, 3), np.uint8)
+    seg_color = (10, 200, 250)  # BGR, not a palette colour
+    segment[10:70, 10:45] = seg_color
+    cv2.imwrite(str(root / "segments" / "s.png"), segment)
+    out = tmp_path / "out"
+    a = app(folder, "--method", "kmeans", "--k", "2", "--out", out, "--templates", root,
+            "--export", "masks", "indexed", "labelme")  # fmt: skip
+    a.wait_for("[1/2] im0.png: 2 segments")
+    assert "icas-segment keys:" in a.stderr()  # the key list is printed on start
+    img = a.window("icas painter", (W, H))
+    a.key(img, "n", "[2/2] im1.png: 2 segments")
+    a.key(img, "p", "[1/2] im0.png: 2 segments")
+    # d opens the debug views (labels and painted pixels) and closes them again.
+    a.key(img, "d", "key 'd': toggle_debug, changed")
+    a.window("icas labels", (W, H))
+    a.window("icas painted", (W, H))
+    a.key(img, "d", "key 'd': toggle_debug, changed")
+    a.gone("icas labels")
+    a.gone("icas painted")
+    a.click(img, 5, 5, "left click: fill (5, 5): changed")
+    a.key(img, "z", "key 'z': undo, changed")
+    a.key(img, "t", "template painting: 1 match(es) painted")
+    a.key(img, "r", "key 'r': reset, changed")
+    a.key(img, "z", "key 'z': undo, changed")  # brings the template paint back
+    a.key(img, "space", "[2/2] im1.png")
+    a.xdotool("windowfocus", "--sync", img, "key", "q")
+    assert a.finish() == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([mask_name("im0", seg_color), "im0_indexed.png", "im0.json"])
+    np.testing.assert_array_equal(
+        read_mask(out / mask_name("im0", seg_color)), region(30, 40, 90, 75)
+    )
+    with Image.open(out / "im0_indexed.png") as im:
+        assert im.mode == "P"
+        index = np.asarray(im)
+        palette = np.asarray(im.getpalette()).reshape(-1, 3)
+    np.testing.assert_array_equal(index != 0, region(30, 40, 90, 75) > 0)
+    assert tuple(palette[index[40, 50]]) == seg_color[::-1]  # the palette is RGB
+    labelme = json.loads((out / "im0.json").read_text())
+    assert [s["label"] for s in labelme["shapes"]] == [color_label(seg_color)]
+    assert labelme["imageData"] is None
+    assert "Traceback" not in a.stderr()
+
+
+def test_preview_window_shows_the_png_until_a_key(app, folder, tmp_path):
+    out = tmp_path / "prev.png"
+    a = app("--preview", folder / "im0.png", "--out", out, "--methods", "kmeans", "graph",
+            "--tile-width", 80)  # fmt: skip
+    poll(lambda: out.is_file() and a.out.read_text().strip() == str(out), "the PNG")
+    pic = read_mask(out)
+    assert pic.shape[1] == 2 * 80 and pic.ndim == 3
+    win = a.window("icas preview - im0.png", (pic.shape[1], pic.shape[0]))
+    a.xdotool("windowfocus", "--sync", win, "key", "x")  # any key closes it
+    assert a.finish() == 0
+    assert a.stderr() == ""
