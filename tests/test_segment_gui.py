@@ -95,6 +95,7 @@ class App:
     def __init__(self, display: str, args, tmp_path: Path, entry=("-m", "icas.segment")):
         self.env = {**os.environ, "DISPLAY": display}
         self.last_press: dict[int, float] = {}
+        self.pointer: tuple | None = None  # (window, x, y) the mouse was last moved to
         self.err = tmp_path / "stderr.txt"
         self.out = tmp_path / "stdout.txt"
         command = [sys.executable, *map(str, entry), "-v", *map(str, args)]
@@ -173,7 +174,7 @@ class App:
             if wait > 0:
                 time.sleep(wait)
             start = len(self.stderr())
-            self.xdotool("mousemove", "--sync", "--window", wid, x, y)
+            self.move(wid, x, y)
             self.xdotool("click", "--repeat", repeat, "--delay", 60, button)
             self.last_press[button] = time.monotonic()
             try:
@@ -184,7 +185,11 @@ class App:
         raise AssertionError(f"the app never logged {expect!r}:\n{self.stderr()}")
 
     def move(self, wid: str, x: int, y: int) -> None:
-        self.xdotool("mousemove", "--sync", "--window", wid, x, y)
+        # xdotool's --sync waits for the pointer to move: about 15 s in vain
+        # when it is there already.
+        if self.pointer != (wid, x, y):
+            self.xdotool("mousemove", "--sync", "--window", wid, x, y)
+            self.pointer = (wid, x, y)
 
     def drag(self, wid: str, start, end, button: int) -> None:
         self.move(wid, *start)
@@ -379,7 +384,13 @@ def test_sam_prompt_window_then_paint(app, tmp_path):
     d.mkdir()
     cv2.imwrite(str(d / "a.png"), rect_image(30, 40, 90, 110))
     cv2.imwrite(str(d / "b.png"), rect_image(20, 20, 100, 140))
-    # The reference: the same tiny SAM, the prompts the window should end with.
+    script = tmp_path / "tiny_sam_segment.py"
+    script.write_text(TINY_SAM_CLI)
+    out = tmp_path / "out"
+    args = (d, "--method", "sam", "--checkpoint", tmp_path / "tiny.pth", "--out", out)
+    a = app(*args, entry=(script,))
+    # While the app starts: the reference, the same tiny SAM with the prompts
+    # the window should end with.
     session = SamSession(tiny_sam(seed=0))
     session.set_image(cv2.imread(str(d / "a.png")))
     session.add_box(*BOX)
@@ -390,12 +401,6 @@ def test_sam_prompt_window_then_paint(app, tmp_path):
     assert (session.predict()[0][0] != expected).any(), "the undone point would not show"
     assert 0 < expected.sum() < expected.size, "the reference mask should be partial"
     y, x = (int(v) for v in np.argwhere(expected)[expected.sum() // 2])
-
-    script = tmp_path / "tiny_sam_segment.py"
-    script.write_text(TINY_SAM_CLI)
-    out = tmp_path / "out"
-    args = (d, "--method", "sam", "--checkpoint", tmp_path / "tiny.pth", "--out", out)
-    a = app(*args, entry=(script,))
     win = a.window("icas sam", (W, H))
 
     def box():
