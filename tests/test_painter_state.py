@@ -616,11 +616,13 @@ def test_grabcut_tool_mouse_and_keys(ellipse):
     drag(tool, cv2.EVENT_RBUTTONDOWN, cv2.EVENT_RBUTTONUP, [(40, 30), (45, 30)], ctrl)
     drag(tool, cv2.EVENT_LBUTTONDOWN, cv2.EVENT_LBUTTONUP, [(70, 55)], ctrl)
     drag(tool, cv2.EVENT_RBUTTONDOWN, cv2.EVENT_RBUTTONUP, [(5, 5), (6, 6)])
+    assert tool.message.startswith("sure background stroke added: 4 stroke(s)")
     kinds = [s.kind for s in tool.session.strokes]
     assert kinds == ["fg", "pr_bg", "pr_fg", "bg"]
     np.testing.assert_array_equal(tool.session.strokes[0].points, [(80, 60), (85, 62), (90, 64)])
     assert tool.session.strokes[0].radius == 2
     assert tool.key(ord("z")) == "changed" and len(tool.session.strokes) == 3
+    assert tool.message == "last stroke removed: 3 stroke(s) left"
     assert tool.key(ord(" ")) == "changed" and tool.session.iterations == 1
     assert tool.key(ord(" ")) == "changed" and "iteration 2" in tool.message
     assert tool.key(ord("x")) == "unknown"

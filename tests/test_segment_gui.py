@@ -319,7 +319,8 @@ def test_continuous_fill_on_a_scaled_window_then_q_quits_without_saving(app, fol
     assert "1 of 2 image(s) saved" in a.out.read_text()
 
 
-def test_grabcut_windows_then_paint(app, tmp_path):
+def ellipse_folder(tmp_path) -> tuple[Path, np.ndarray]:
+    """A folder with one noisy gradient holding a red ellipse; and the ellipse."""
     d = tmp_path / "one"
     d.mkdir()
     rng = np.random.default_rng(0)
@@ -329,6 +330,11 @@ def test_grabcut_windows_then_paint(app, tmp_path):
     img[truth] = (40, 40, 200)
     img = np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
     cv2.imwrite(str(d / "ell.png"), img)
+    return d, truth
+
+
+def test_grabcut_windows_then_paint(app, tmp_path):
+    d, truth = ellipse_folder(tmp_path)
     out = tmp_path / "out"
     a = app(d, "--method", "grabcut", "--out", out)
     notes = a.window("icas grabcut annotations", (W, H))
@@ -346,6 +352,37 @@ def test_grabcut_windows_then_paint(app, tmp_path):
     assert (mask & truth).sum() / (mask | truth).sum() > 0.9
     a.xdotool("windowfocus", "--sync", painter, "key", "q")
     assert a.finish() == 0
+
+
+def test_grabcut_strokes_with_ctrl_undo_reset_then_q(app, tmp_path):
+    d, _ = ellipse_folder(tmp_path)
+    out = tmp_path / "out"
+    a = app(d, "--method", "grabcut", "--out", out)
+    notes = a.window("icas grabcut annotations", (W, H))
+    a.window("icas grabcut segments", (W, H))
+
+    def stroke(start, end, button, what):
+        before = len(a.stderr())
+        a.drag(notes, start, end, button=button)
+        a.wait_for(f"grabcut stroke: {what}", after=before)
+
+    stroke((80, 55), (90, 60), 1, "sure foreground")
+    stroke((5, 5), (20, 5), 3, "sure background")
+    a.xdotool("keydown", "ctrl")
+    try:
+        stroke((70, 60), (75, 62), 1, "probable foreground")
+        stroke((140, 100), (150, 104), 3, "probable background")
+    finally:
+        a.xdotool("keyup", "ctrl")
+    a.key(notes, "z", "last stroke removed: 3 stroke(s) left")
+    a.key(notes, "space", "GrabCut iteration 1")
+    a.key(notes, "r", "key 'r': reset, changed")
+    a.key(notes, "z", "no stroke to undo")
+    a.xdotool("windowfocus", "--sync", notes, "key", "q")
+    assert a.finish() == 0
+    assert not out.exists()  # nothing painted, nothing saved
+    assert "0 of 1 image(s) saved" in a.out.read_text()
+    assert "Traceback" not in a.stderr()
 
 
 # The CLI loads SAM from a vit_b/l/h checkpoint; a random vit_b takes half a
@@ -387,7 +424,10 @@ def test_sam_prompt_window_then_paint(app, tmp_path):
     script = tmp_path / "tiny_sam_segment.py"
     script.write_text(TINY_SAM_CLI)
     out = tmp_path / "out"
-    args = (d, "--method", "sam", "--checkpoint", tmp_path / "tiny.pth", "--out", out)
+    (tmp_path / "tiny.pth").write_bytes(b"")  # the CLI checks it exists; load_tiny ignores it
+    cache = tmp_path / "embeddings"
+    args = (d, "--method", "sam", "--checkpoint", tmp_path / "tiny.pth", "--out", out,
+            "--sam-cache-dir", cache)  # fmt: skip
     a = app(*args, entry=(script,))
     # While the app starts: the reference, the same tiny SAM with the prompts
     # the window should end with.
@@ -435,6 +475,8 @@ def test_sam_prompt_window_then_paint(app, tmp_path):
     assert a.finish() == 0
     assert sorted(p.name for p in out.iterdir()) == [mask_name("a", RED)]
     assert "1 of 2 image(s) saved" in a.out.read_text()
+    # Both images were encoded once, in the background, into the disk cache.
+    assert len(list((cache / "tiny-seed-0").glob("*.npz"))) == 2
     assert "Traceback" not in a.stderr()
 
 

@@ -27,6 +27,12 @@ from icas.segment.painter import key_char
 
 log = logging.getLogger(__name__)
 
+_STROKE_NAMES = {
+    "fg": "sure foreground",
+    "bg": "sure background",
+    "pr_fg": "probable foreground",
+    "pr_bg": "probable background",
+}
 _POSITIVE = (0, 220, 0)
 _NEGATIVE = (0, 0, 230)
 _BOX = (255, 200, 0)
@@ -122,6 +128,11 @@ class GrabCutTool(_Tool):
                 kind, points = self._stroke
                 self._stroke = None
                 self.session.mark(points, kind, radius=self.radius)
+                what = _STROKE_NAMES[kind]
+                self.message = (
+                    f"{what} stroke added: {len(self.session.strokes)} stroke(s); space: run"
+                )
+                log.info("grabcut stroke: %s, %d point(s)", what, len(points))
                 return True
         return False
 
@@ -140,6 +151,7 @@ class GrabCutTool(_Tool):
         if not self.session.undo():
             self.message = "no stroke to undo"
             return False
+        self.message = f"last stroke removed: {len(self.session.strokes)} stroke(s) left"
         return True
 
     def finish(self) -> bool:
