@@ -3,6 +3,7 @@ event, undo/reset, cuts, continuous modes, saving, navigation, prefetching."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from icas.segment.painter import HELP, KEYS, Painter, key_char
 from icas.segment.palette import DEFAULT_COLORS, Palette
 from icas.segment.prefetch import Loaded, Prefetcher, SegmentError
 from icas.segment.preview import render
+from icas.segment.sam import Prompt
 
 H, W = 40, 60
 RED, BLUE = (0, 0, 204), (204, 0, 0)  # BGR
@@ -91,6 +93,25 @@ def test_palette_swatches():
     assert tuple(pic[p.grid_height + 10, 10]) == p.colors[3]
     with pytest.raises(ValueError):
         Palette([])
+
+
+def test_palette_status_shows_the_continuous_mode():
+    p = Palette()
+    pics = {m: p.draw(p.colors[0], m, "msg").astype(int) for m in (None, "fill", "unfill")}
+    band = slice(p.grid_height + 22, p.grid_height + 40)  # the mode line
+
+    def tinted(pic, channel):  # pixels where one channel clearly dominates
+        others = [c for c in range(3) if c != channel]
+        return int((pic[band, :, channel] - pic[band][..., others].max(axis=2) > 100).sum())
+
+    assert tinted(pics["fill"], 1) > 20 and tinted(pics["fill"], 2) == 0  # green text
+    assert tinted(pics["unfill"], 2) > 20 and tinted(pics["unfill"], 1) == 0  # red text
+    assert tinted(pics[None], 1) == tinted(pics[None], 2) == 0
+    for m in ("fill", "unfill"):  # only the mode line differs
+        outside = np.ones(pics[m].shape[0], bool)
+        outside[band] = False
+        np.testing.assert_array_equal(pics[m][outside], pics[None][outside])
+        assert (pics[m][band] != pics[None][band]).any()
 
 
 # ---------------------------------------------------------------------- canvas
@@ -595,11 +616,13 @@ def test_grabcut_tool_mouse_and_keys(ellipse):
     drag(tool, cv2.EVENT_RBUTTONDOWN, cv2.EVENT_RBUTTONUP, [(40, 30), (45, 30)], ctrl)
     drag(tool, cv2.EVENT_LBUTTONDOWN, cv2.EVENT_LBUTTONUP, [(70, 55)], ctrl)
     drag(tool, cv2.EVENT_RBUTTONDOWN, cv2.EVENT_RBUTTONUP, [(5, 5), (6, 6)])
+    assert tool.message.startswith("sure background stroke added: 4 stroke(s)")
     kinds = [s.kind for s in tool.session.strokes]
     assert kinds == ["fg", "pr_bg", "pr_fg", "bg"]
     np.testing.assert_array_equal(tool.session.strokes[0].points, [(80, 60), (85, 62), (90, 64)])
     assert tool.session.strokes[0].radius == 2
     assert tool.key(ord("z")) == "changed" and len(tool.session.strokes) == 3
+    assert tool.message == "last stroke removed: 3 stroke(s) left"
     assert tool.key(ord(" ")) == "changed" and tool.session.iterations == 1
     assert tool.key(ord(" ")) == "changed" and "iteration 2" in tool.message
     assert tool.key(ord("x")) == "unknown"
@@ -619,28 +642,36 @@ class FakeSam:
 
     def __init__(self):
         self.calls = []
-        self.prompts = ()
+        self._prompts = []
         self._mask = None
+
+    @property
+    def prompts(self):
+        return tuple(self._prompts)
 
     def set_image(self, image):
         self.calls.append(("set_image", image.shape))
 
     def add_point(self, xy, positive=True):
         self.calls.append(("point", tuple(xy), positive))
+        self._prompts.append(Prompt("point", tuple(xy), positive))
 
     def add_box(self, c1, c2):
         self.calls.append(("box", c1, c2))
+        self._prompts.append(Prompt("box", (*c1, *c2)))
 
     def undo(self):
         self.calls.append(("undo",))
-        return len(self.calls) % 2 == 0
+        return bool(self._prompts and self._prompts.pop())
 
     def reset(self):
         self.calls.append(("reset",))
+        self._prompts.clear()
 
     def predict(self):
         self.calls.append(("predict",))
         self._mask = np.zeros((4, 5), bool)
+        self._mask[1:3, 2:4] = True
         return self._mask[None], np.array([0.5], np.float32)
 
     def mask(self):
@@ -650,14 +681,24 @@ class FakeSam:
         return self._mask.astype(np.int32)
 
 
-def test_sam_tool_maps_events_to_prompts():
+def test_sam_tool_maps_events_to_prompts(caplog):
     from icas.segment.interactive import SamTool
 
     s = FakeSam()
     tool = SamTool(s, np.zeros((4, 5, 3), np.uint8))
-    assert tool.mouse(cv2.EVENT_LBUTTONDOWN, 1, 2) and tool.mouse(cv2.EVENT_RBUTTONDOWN, 3, 1)
-    assert not tool.mouse(cv2.EVENT_LBUTTONDOWN, 9, 9)  # outside the image
-    drag(tool, cv2.EVENT_MBUTTONDOWN, cv2.EVENT_MBUTTONUP, [(0, 0), (2, 2), (4, 3)])
+    with caplog.at_level(logging.INFO, logger="icas.segment.interactive"):
+        assert tool.mouse(cv2.EVENT_LBUTTONDOWN, 1, 2)
+        assert tool.message.startswith("foreground point (1, 2) added: 1 prompt(s)")
+        assert tool.mouse(cv2.EVENT_RBUTTONDOWN, 3, 1)
+        assert tool.message.startswith("background point (3, 1) added: 2 prompt(s)")
+        assert not tool.mouse(cv2.EVENT_LBUTTONDOWN, 9, 9)  # outside the image
+        drag(tool, cv2.EVENT_MBUTTONDOWN, cv2.EVENT_MBUTTONUP, [(0, 0), (2, 2), (4, 3)])
+        assert tool.message.startswith("box (0, 0)-(4, 3) added: 3 prompt(s)")
+    assert [r.getMessage() for r in caplog.records] == [
+        "sam prompt: foreground point (1, 2)",
+        "sam prompt: background point (3, 1)",
+        "sam prompt: box (0, 0)-(4, 3)",
+    ]
     assert s.calls == [
         ("set_image", (4, 5, 3)),
         ("point", (1, 2), True),
@@ -666,8 +707,11 @@ def test_sam_tool_maps_events_to_prompts():
     ]
     assert tool.key(ord("f")) == "finish" and s.calls[-1] == ("predict",)  # predicts first
     assert tool.key(ord(" ")) == "changed" and "score 0.50" in tool.message
-    assert tool.key(ord("z")) in ("changed", "unchanged") and s.calls[-1] == ("undo",)
+    assert tool.message.startswith("mask of 4 pixels predicted from 3 prompt(s)")
+    assert tool.key(ord("z")) == "changed" and s.calls[-1] == ("undo",)
+    assert tool.message == "last prompt removed: 2 prompt(s) left"
     assert tool.key(ord("r")) == "changed" and s.calls[-1] == ("reset",)
+    assert tool.key(ord("z")) == "unchanged" and tool.message == "no prompt to undo"
     assert tool.key(ord("q")) == "quit" and tool.key(ord("x")) == "unknown"
     assert tool.labels().shape == (4, 5)
 

@@ -3,6 +3,7 @@ one line, the no-screen error (before any window call), the preview."""
 
 from __future__ import annotations
 
+import builtins
 import os
 import subprocess
 import sys
@@ -72,6 +73,8 @@ def test_flag_names_follow_the_api_names():
         (["{folder}", "--methods", "kmeans"], "go with --preview"),
         (["{folder}", "--thread-range", "-1"], "--thread-range"),
         (["{folder}", "--out", "{folder}/."], "--out must not be FOLDER itself"),
+        (["{folder}", "--checkpoint", "w.pth"], "go with --method sam"),
+        (["{folder}", "--sam-cache-dir", "c"], "go with --method sam"),
     ],
 )
 def test_usage_errors_exit_2(argv, message, folder, capsys):
@@ -93,6 +96,12 @@ def test_argparse_errors_exit_2(capsys):
         (["{tmp}/missing"], "folder not found"),
         (["{tmp}/empty"], "no images in"),
         (["{folder}", "--templates", "{tmp}/nowhere"], "template folder not found"),
+        # Checked before the screen (there is none here) and before torch.
+        (["{folder}", "--method", "sam", "--checkpoint", "{tmp}/w.pth"], "checkpoint not found"),
+        (
+            ["{folder}", "--method", "sam", "--checkpoint", "{tmp}", "--model-type", "vit_b"],
+            "SAM checkpoint not found",
+        ),
     ],
 )
 def test_runtime_errors_exit_1_with_one_line(argv, message, folder, tmp_path, capsys):
@@ -177,3 +186,19 @@ def test_preview_of_a_bad_file(tmp_path, capsys):
     bad.write_bytes(b"nope")
     code, _, err = run(["--preview", bad, "--out", tmp_path / "p.png"], capsys)
     assert code == 1 and "bad.png" in one_error_line(err)
+
+
+def test_sam_without_the_extra_is_one_line_before_the_screen(folder, tmp_path, monkeypatch, capsys):
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name.split(".")[0] in ("torch", "segment_anything"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    weights = tmp_path / "sam_vit_b.pth"
+    weights.write_bytes(b"weights")
+    code, out, err = run([folder, "--method", "sam", "--checkpoint", weights], capsys)
+    assert code == 1 and out == ""
+    assert 'pip install "icas[sam]"' in one_error_line(err)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -431,3 +432,44 @@ def test_automatic_parameters_are_checked(session, images):
     with pytest.raises(TypeError, match="'points_per_side' must be an integer"):
         session.automatic(images[0], points_per_side="many")
     assert session.encoder_calls == 0
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_command_line_sessions_use_the_disk_cache(model, images, tmp_path, monkeypatch):
+    """What ``icas-segment --method sam`` builds for the painter (no window):
+    the model from the checkpoint flags, the embedding cache on disk, the
+    prompt tool per image and the automatic labels."""
+    from icas.segment import cli, sam
+    from icas.segment.interactive import SamTool
+
+    loaded = []
+
+    def load(torch, sa, model_type, checkpoint):
+        loaded.append((model_type, Path(checkpoint).name))
+        return model, "tiny"
+
+    monkeypatch.setattr(sam, "_load", load)
+    paths = []
+    for i, img in enumerate(images[:2]):
+        paths.append(tmp_path / f"im{i}.png")
+        cv2.imwrite(str(paths[-1]), img)
+    cache = tmp_path / "cache"
+    base = ["x", "--method", "sam", "--checkpoint", "w.pth", "--sam-cache-dir", str(cache)]
+    args = cli._parser().parse_args([*base, "--model-type", "vit_l"])
+    job, tool_factory, workers = cli._jobs(args, {}, paths)
+    assert loaded == [("vit_l", "w.pth")] and workers == 1
+    for p in paths:  # what the prefetch threads do: encode ahead, into the cache
+        loaded_image = job(p)
+        assert loaded_image.labels is None  # the labels come from the SAM window
+    assert len(list((cache / "tiny").glob("*.npz"))) == 2
+    tool = tool_factory(images[0])
+    assert isinstance(tool, SamTool) and tool.session.encoder_calls == 2  # no third run
+    # Automatic mode: the labels come with the image.
+    params = cli._params_for("sam", {"points_per_side": 2, "pred_iou_thresh": 0})
+    args = cli._parser().parse_args([*base, "--sam-mode", "automatic"])
+    job, tool_factory, _ = cli._jobs(args, params, paths)
+    assert tool_factory is None
+    labels = job(paths[0]).labels
+    assert labels.shape == images[0].shape[:2] and labels.dtype == np.int32 and labels.min() >= 1

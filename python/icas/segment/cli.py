@@ -160,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
     sam.add_argument("--model-type", choices=("vit_b", "vit_l", "vit_h"), default="vit_b")
     sam.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     sam.add_argument(
+        "--sam-cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep image embeddings on disk in DIR: reopening the images skips the encoder",
+    )
+    sam.add_argument(
         "--sam-mode",
         choices=("prompt", "automatic"),
         default="prompt",
@@ -296,7 +302,12 @@ def _jobs(args, params: dict, paths):
         return job, lambda image: GrabCutTool(GrabCutSession(image, seed=seed)), args.workers
     from icas.segment.sam import SamSession
 
-    session = SamSession(model_type=args.model_type, checkpoint=args.checkpoint, device=args.device)
+    session = SamSession(
+        model_type=args.model_type,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        cache_dir=args.sam_cache_dir,
+    )
     # One SAM model serves every thread; one worker keeps memory and CPU for the person.
     if args.sam_mode == "automatic":
 
@@ -336,6 +347,13 @@ def _paint(args, given: dict) -> int:
             raise UsageError("--method sam needs --checkpoint PATH (weights are never downloaded)")
         if args.sam_mode == "prompt" and given:
             raise UsageError("SAM mask generator parameters need --sam-mode automatic")
+        from icas.segment.sam import _require, check_checkpoint
+
+        # Before the screen and the slow model: a wrong path or a missing extra at once.
+        check_checkpoint(args.model_type, args.checkpoint)
+        _require()
+    elif args.checkpoint is not None or args.sam_cache_dir is not None:
+        raise UsageError("--checkpoint and --sam-cache-dir go with --method sam")
     folder = args.folder
     paths = list_images(folder)
     if not paths:

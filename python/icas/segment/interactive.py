@@ -18,11 +18,21 @@ SAM (one window)
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 
 from icas.segment.painter import key_char
 
+log = logging.getLogger(__name__)
+
+_STROKE_NAMES = {
+    "fg": "sure foreground",
+    "bg": "sure background",
+    "pr_fg": "probable foreground",
+    "pr_bg": "probable background",
+}
 _POSITIVE = (0, 220, 0)
 _NEGATIVE = (0, 0, 230)
 _BOX = (255, 200, 0)
@@ -45,16 +55,21 @@ class _Tool:
         action = self.keys.get(ch)
         if action is None:
             return "unknown"
-        if action in ("quit",):
+        if action == "quit":
+            log.info("key %r: quit", ch)
             return "quit"
         try:
             result = getattr(self, action)()
         except ValueError as exc:  # e.g. GrabCut without foreground: say why, go on
             self.message = str(exc)
-            return "changed"
-        if action == "finish":
-            return "finish" if result else "changed"
-        return "changed" if result else "unchanged"
+            outcome = "changed"
+        else:
+            if action == "finish":
+                outcome = "finish" if result else "changed"
+            else:
+                outcome = "changed" if result else "unchanged"
+        log.info("key %r: %s, %s", ch, action, outcome)
+        return outcome
 
     def _drag_event(self, event, x, y) -> tuple | None:
         """Track a middle-button drag; returns ``(start, end)`` when it ends."""
@@ -113,6 +128,11 @@ class GrabCutTool(_Tool):
                 kind, points = self._stroke
                 self._stroke = None
                 self.session.mark(points, kind, radius=self.radius)
+                what = _STROKE_NAMES[kind]
+                self.message = (
+                    f"{what} stroke added: {len(self.session.strokes)} stroke(s); space: run"
+                )
+                log.info("grabcut stroke: %s, %d point(s)", what, len(points))
                 return True
         return False
 
@@ -131,6 +151,7 @@ class GrabCutTool(_Tool):
         if not self.session.undo():
             self.message = "no stroke to undo"
             return False
+        self.message = f"last stroke removed: {len(self.session.strokes)} stroke(s) left"
         return True
 
     def finish(self) -> bool:
@@ -185,33 +206,50 @@ class SamTool(_Tool):
         try:
             if done is not None:
                 self.session.add_box(*done)
+                x0, y0, x1, y1 = (int(round(v)) for v in self.session.prompts[-1].xy)
+                self._prompted(f"box ({x0}, {y0})-({x1}, {y1})")
                 return True
             if self._drag is not None:
                 return event == cv2.EVENT_MOUSEMOVE
             inside = 0 <= x < w and 0 <= y < h
             if event in (cv2.EVENT_LBUTTONDOWN, cv2.EVENT_RBUTTONDOWN) and inside:
-                self.session.add_point((x, y), positive=event == cv2.EVENT_LBUTTONDOWN)
+                positive = event == cv2.EVENT_LBUTTONDOWN
+                self.session.add_point((x, y), positive=positive)
+                self._prompted(f"{'foreground' if positive else 'background'} point ({x}, {y})")
                 return True
         except ValueError as exc:
             self.message = str(exc)
+            log.info("prompt refused: %s", exc)
             return True
         return False
 
+    def _prompted(self, what: str) -> None:
+        n = len(self.session.prompts)
+        # The count makes every message differ from the one before (the window
+        # prints a message when it changes).
+        self.message = f"{what} added: {n} prompt(s); space: predict, f: paint"
+        log.info("sam prompt: %s", what)
+
     def predict(self) -> bool:
-        _, scores = self.session.predict()
-        self.message = f"mask predicted (score {float(scores[0]):.2f}); f: paint"
+        masks, scores = self.session.predict()
+        pixels = int(np.count_nonzero(masks[0]))
+        self.message = (
+            f"mask of {pixels} pixels predicted from {len(self.session.prompts)} prompt(s) "
+            f"(score {float(scores[0]):.2f}); f: paint"
+        )
         return True
 
     def reset(self) -> bool:
         self.session.reset()
         self._drag = None
-        self.message = "reset"
+        self.message = "reset: no prompts"
         return True
 
     def undo(self) -> bool:
         if not self.session.undo():
             self.message = "no prompt to undo"
             return False
+        self.message = f"last prompt removed: {len(self.session.prompts)} prompt(s) left"
         return True
 
     def finish(self) -> bool:

@@ -617,7 +617,21 @@ def _device(torch, device: str):
     return torch.device(device)
 
 
-def _load(torch, sa, model_type: str, checkpoint):
+def check_checkpoint(model_type: str, checkpoint) -> Path:
+    """Check a model type and the local path of its weights (without torch).
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint's path.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``model_type`` or no ``checkpoint``.
+    FileNotFoundError
+        When ``checkpoint`` is not a file (weights are never downloaded).
+    """
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
     if checkpoint is None:
@@ -633,6 +647,11 @@ def _load(torch, sa, model_type: str, checkpoint):
             f"download the {model_type} checkpoint from the segment-anything repository "
             "and pass its local path)"
         )
+    return path
+
+
+def _load(torch, sa, model_type: str, checkpoint):
+    path = check_checkpoint(model_type, checkpoint)
     model = sa.sam_model_registry[model_type](checkpoint=None)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

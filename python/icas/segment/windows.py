@@ -261,6 +261,7 @@ class PainterWindows:
         try:
             while not p.quit:
                 if p.needs_labels:
+                    self._flush()  # e.g. "[i/n] name" of the image the tool opens on
                     labels = self._labels_from_tool()
                     if labels is None:
                         break
