@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from icas import __version__
+from icas.cluster import search
 from icas.cluster.methods import CANDIDATE_THRESHOLDS, DEFAULT_THRESHOLDS, METHODS, check_method
 from icas.dl import cli as dl_cli
 
@@ -81,6 +82,11 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    "threshold inside them; with --method dl: HDBSCAN's largest cluster sizes "
                    "to try (default no limit)")
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--candidates", choices=("auto", "all", "index"), default="auto",
+                   help="how pairs are found (imagehash, minhash): all compares every pair; "
+                   "index searches an index first (imagehash: exact; minhash: LSH, "
+                   "approximate, its expected recall is reported); auto (default): the "
+                   "kernel decides, always exact")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--size", type=int, nargs=2, metavar=("W", "H"))
     g.add_argument("--scale", type=float, nargs=2, metavar=("FX", "FY"))
@@ -113,6 +119,7 @@ def _summary(result) -> str:
         + f"threshold {result.threshold:g}"
         + (f", {result.linkage} linkage" if result.linkage != "single" else "")
         + (f", at most {result.max_cluster_size} per cluster" if result.max_cluster_size else "")
+        + (f", {found}" if (found := search.summary_text(result.candidates)) else "")
         + ")",
         "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()),
         f"output: {result.out_dir}",
@@ -175,7 +182,7 @@ def cluster_main(argv: list[str] | None = None) -> int:
             recursive=args.recursive, linkage=args.linkage,
             max_cluster_size=args.max_cluster_size[0] if args.max_cluster_size else None,
             candidate_threshold=args.candidate_threshold, threshold_plot=args.threshold_plot,
-            **params,
+            candidates=args.candidates, **params,
         ).process()
     except KeyboardInterrupt:
         print("icas-cluster: interrupted; run again with --resume to finish", file=sys.stderr)

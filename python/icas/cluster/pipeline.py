@@ -15,7 +15,7 @@ import numpy as np
 
 from icas import _validate
 from icas.cluster import batches as _batches
-from icas.cluster import checkpoint, guards, output
+from icas.cluster import checkpoint, guards, output, search
 from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
 from icas.cluster.methods import (
     Extracted,
@@ -67,6 +67,7 @@ class ClusterResult:
     candidate_threshold: float | None = None
     threshold_rule: str = "given"
     option: str = "full"
+    candidates: dict = field(default_factory=dict)
 
     @property
     def clusters(self) -> dict:
@@ -203,8 +204,9 @@ class Clusteror:
     against chaining, see :mod:`icas.cluster.guards`), ``candidate_threshold``
     (the loose threshold of a verified pair's first method),
     ``threshold_plot`` (a PNG path: save the plot of a sample's
-    similarities) and method parameters (``hash_size``, ``highfreq_factor``,
-    ``nfeatures``, ``num_perm``...).
+    similarities), ``candidates`` (auto, all, index: how pairs are found,
+    see :mod:`icas.cluster.search`) and method parameters (``hash_size``,
+    ``highfreq_factor``, ``nfeatures``, ``num_perm``...).
 
     Calling the object or :meth:`process` runs everything and returns a
     :class:`ClusterResult`.
@@ -214,7 +216,8 @@ class Clusteror:
                  num_of_threads=None, size=None, scale=None, option="full", transfer="copy",
                  overwrite=False, *, out=None, order="size", resume=False, progress=True,
                  recursive=False, report=True, linkage="single", max_cluster_size=None,
-                 candidate_threshold=None, threshold_plot=None, **method_params):
+                 candidate_threshold=None, threshold_plot=None, candidates="auto",
+                 **method_params):
         self.images_folder_path = images_folder_path
         self.method = method
         self.batch_size = batch_size
@@ -235,6 +238,7 @@ class Clusteror:
         self.max_cluster_size = max_cluster_size
         self.candidate_threshold = candidate_threshold
         self.threshold_plot = threshold_plot
+        self.candidates = candidates
         self.method_params = method_params
 
     def __call__(self) -> ClusterResult:
@@ -272,6 +276,8 @@ class Clusteror:
                 raise ValueError(f"size {w}x{h} is smaller than the {win} SSIM window: "
                                  f"pass a size of at least {win}")
         guards.check_linkage(self.linkage)
+        search.check(self.candidates, self.method)
+        self._searches = []
         self._max_size = guards.check_max_size(self.max_cluster_size)
         if self.threshold_plot is not None:
             from icas.cluster.picker import _matplotlib
@@ -323,12 +329,15 @@ class Clusteror:
     def _pairs(self, fs, threshold: float, groups=None):
         """(edges, scores, evidence); evidence (both scores of every candidate
         pair) only for a verified method."""
+        self._searches.append(search.used(fs, threshold, self.candidates))
         if self._candidate is None:
-            e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads)
+            e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads,
+                         candidates=self.candidates)
             return e, s, None
         from icas.cluster.verified import verified_pairs
 
-        ev = verified_pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads)
+        ev = verified_pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads,
+                            candidates=self.candidates)
         e, s = ev.confirmed(threshold)
         return e, s, ev
 
@@ -350,6 +359,7 @@ class Clusteror:
                "scale": self.scale, "params": self.method_params, "files": paths}
         if self._candidate is not None:
             key["candidate_threshold"] = self._candidate
+        key.update(search.key_entry(self.method, self.candidates))
         return key
 
     def _guard(self) -> dict:
@@ -751,10 +761,15 @@ class Clusteror:
         output.write_manifest(out_dir / output.MANIFEST, rows)
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
+        found = search.describe(self.method, self.candidates, threshold, self._searches,
+                                num_perm=self.method_params.get("num_perm"),
+                                candidate_threshold=self._candidate) if threshold is not None \
+            else {}
         result = ClusterResult(out_dir, self.method, threshold, labels, batch_of, reps,
                                dict(sorted(weak.items())), skipped,
                                {p: dest[p] for p in labels}, timings, dict(sorted(means.items())),
-                               self.linkage, self._max_size, self._candidate, rule, self.option)
+                               self.linkage, self._max_size, self._candidate, rule, self.option,
+                               found)
         if self.report:
             t = time.perf_counter()
             write_report(result, n_threads=self.num_of_threads)
@@ -763,6 +778,7 @@ class Clusteror:
             "method": self.method, "threshold": threshold, "threshold_rule": rule,
             "candidate_threshold": self._candidate, "linkage": self.linkage,
             "max_cluster_size": self._max_size, "option": self.option,
+            **({"candidates": found} if found else {}),
             "images": len(labels), "clusters": len(result.clusters),
             "outliers": len(result.outliers), "skipped": len(skipped), "timings": timings,
             **(extra or {}),
