@@ -15,7 +15,7 @@ import numpy as np
 
 from icas import _validate
 from icas.cluster import batches as _batches
-from icas.cluster import checkpoint, guards, output, search
+from icas.cluster import blocks, checkpoint, guards, output, search
 from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
 from icas.cluster.methods import (
     Extracted,
@@ -401,22 +401,52 @@ class Clusteror:
                                        max_size=self._max_size, matrix=matrix)
         return labels, mean_similarities(labels, matrix)
 
-    def _run_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
-                   timings: dict) -> tuple[_Batch, list[tuple[str, str]]]:
+    def _cached_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
+                      timings: dict):
+        """(key, checkpoint record or None, the finished batch or None): a
+        batch whose similarities and clusters are in a checkpoint is not
+        computed again; one whose guard changed reuses its similarities."""
         key = self._key(threshold, files)
         cached = checkpoint.load_record(out_dir, index, key) if self.resume else None
-        if cached is not None and cached.get("guard") == self._guard() and "labels" in cached:
-            log.info("batch %d: similarities and clusters from checkpoint", index)
-            paths, skipped = cached["paths"], cached["skipped"]
-            labels = np.asarray(cached["labels"], dtype=np.int64)
-            edges, scores = _internal(cached["edges"], cached["scores"], labels)
-            means = {int(k): float(v) for k, v in cached.get("means", {}).items()}
-            nodes = _merge_nodes(labels)
-            feats = None
-            if self.option == "full":
-                feats, nodes, sk = self._node_features(paths, nodes, timings)
-                skipped = skipped + sk
-            return _Batch(index, paths, labels, edges, scores, feats, nodes, means), skipped
+        if cached is None or cached.get("guard") != self._guard() or "labels" not in cached:
+            return key, cached, None
+        log.info("batch %d: similarities and clusters from checkpoint", index)
+        paths, skipped = cached["paths"], cached["skipped"]
+        labels = np.asarray(cached["labels"], dtype=np.int64)
+        edges, scores = _internal(cached["edges"], cached["scores"], labels)
+        means = {int(k): float(v) for k, v in cached.get("means", {}).items()}
+        nodes = _merge_nodes(labels)
+        feats = None
+        if self.option == "full":
+            feats, nodes, sk = self._node_features(paths, nodes, timings)
+            skipped = skipped + sk
+        return key, cached, (_Batch(index, paths, labels, edges, scores, feats, nodes, means),
+                             skipped)
+
+    def _batch_pairs(self, fs, threshold: float, stamp_of, partial: Path | None):
+        """(edges, scores, evidence) of a batch; a long pair stage goes by
+        tiles saved to ``partial`` (see :mod:`icas.cluster.blocks`)."""
+        tile = blocks.tile_size(fs) if (self._candidate is None and partial is not None
+                                        and search.used(fs, threshold, self.candidates) == "all") \
+            else None
+        if tile is None:
+            return self._pairs(fs, threshold)
+        self._searches.append("all")
+        e, s = blocks.blocked_pairs(
+            fs, tile, lambda sub, groups: pairs(sub, threshold, groups=groups,
+                                                n_threads=self.num_of_threads,
+                                                candidates=self.candidates),
+            path=partial, stamp=stamp_of(tile), resume=self.resume, progress=self.progress)
+        return e, s, None
+
+    def _compute_batch(self, index: int, files: list[str], threshold: float, key: dict,
+                       cached: dict | None, out_dir: Path):
+        """Features, pairs and clusters of one batch (in this process or on a
+        Dask worker: the output folder is used only for the partial
+        checkpoint, when it is visible here). Returns the batch, its skipped
+        files, the checkpoint record, timings and the searches made."""
+        timings: dict[str, float] = {}
+        self._searches = []
         fres = self._features(files, timings)
         paths = list(fres.paths)
         t = time.perf_counter()
@@ -426,22 +456,44 @@ class Clusteror:
             edges, scores = cached["edges"], cached["scores"]
             evidence = cached.get("evidence")
         else:
-            edges, scores, ev = self._pairs(fres.features, threshold)
+            visible = (Path(out_dir) / output.MARKER).exists()
+            edges, scores, ev = self._batch_pairs(
+                fres.features, threshold, lambda tile: blocks.digest(key, paths, tile),
+                blocks.partial_path(out_dir, index) if visible else None)
             evidence = ev.to_json() if ev is not None else None
-        timings["pairs"] = timings.get("pairs", 0.0) + time.perf_counter() - t
+        timings["pairs"] = time.perf_counter() - t
         t = time.perf_counter()
         labels, means = self._cluster_batch(fres.features, edges, scores, threshold)
-        timings["clusters"] = timings.get("clusters", 0.0) + time.perf_counter() - t
-        extra = {"guard": self._guard(), "labels": labels.tolist(),
-                 "means": {str(k): v for k, v in means.items()}}
+        timings["clusters"] = time.perf_counter() - t
+        record = {"paths": paths, "skipped": list(fres.skipped), "edges": edges,
+                  "scores": scores, "extra": {"guard": self._guard(), "labels": labels.tolist(),
+                                              "means": {str(k): v for k, v in means.items()}}}
         if evidence is not None:
-            extra["evidence"] = evidence
-        checkpoint.save(out_dir, index, key, paths, fres.skipped, edges, scores, extra)
+            record["extra"]["evidence"] = evidence
         nodes = _merge_nodes(labels)
         feats = fres.features.take(nodes) if self.option == "full" else None
         edges, scores = _internal(edges, scores, labels)
-        return (_Batch(index, paths, labels, edges, scores, feats, nodes, means),
-                list(fres.skipped))
+        batch = _Batch(index, paths, labels, edges, scores, feats, nodes, means)
+        return batch, list(fres.skipped), record, timings, self._searches
+
+    def _save_batch(self, index: int, key: dict, record: dict, out_dir: Path) -> None:
+        checkpoint.save(out_dir, index, key, record["paths"], record["skipped"],
+                        record["edges"], record["scores"], record["extra"])
+        blocks.discard(out_dir, index)
+
+    def _run_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
+                   timings: dict) -> tuple[_Batch, list[tuple[str, str]]]:
+        key, cached, done = self._cached_batch(index, files, threshold, out_dir, timings)
+        if done is not None:
+            return done
+        searches = self._searches
+        batch, skipped, record, times, found = self._compute_batch(index, files, threshold, key,
+                                                                   cached, out_dir)
+        self._searches = searches + found
+        for k, v in times.items():
+            timings[k] = timings.get(k, 0.0) + v
+        self._save_batch(index, key, record, out_dir)
+        return batch, skipped
 
     def process(self) -> ClusterResult:
         threshold, rule = self._check()
