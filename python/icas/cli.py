@@ -45,6 +45,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_int_or_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def _cluster_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="icas-cluster",
@@ -99,6 +109,12 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    help="order of images before batching")
     p.add_argument("--recursive", action="store_true", help="also read sub-folders")
     p.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    d = p.add_mutually_exclusive_group()
+    d.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+                   help="compute the batches on this Dask cluster (e.g. tcp://host:8786; "
+                   "icas[dask]); workers must see the input folder at the same path")
+    d.add_argument("--dask-workers", type=_positive_int_or_one, metavar="N", default=None,
+                   help="compute the batches on a local Dask cluster of N processes (icas[dask])")
     p.add_argument("--hash-size", type=int, default=None, help="imagehash: hash size (64)")
     p.add_argument("--highfreq-factor", type=int, default=None, help="imagehash: factor (16)")
     p.add_argument("--nfeatures", type=int, default=None, help="orb: features per image (500)")
@@ -182,7 +198,8 @@ def cluster_main(argv: list[str] | None = None) -> int:
             recursive=args.recursive, linkage=args.linkage,
             max_cluster_size=args.max_cluster_size[0] if args.max_cluster_size else None,
             candidate_threshold=args.candidate_threshold, threshold_plot=args.threshold_plot,
-            candidates=args.candidates, **params,
+            candidates=args.candidates, dask_scheduler=args.dask_scheduler,
+            dask_workers=args.dask_workers, **params,
         ).process()
     except KeyboardInterrupt:
         print("icas-cluster: interrupted; run again with --resume to finish", file=sys.stderr)

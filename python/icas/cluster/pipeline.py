@@ -205,7 +205,9 @@ class Clusteror:
     (the loose threshold of a verified pair's first method),
     ``threshold_plot`` (a PNG path: save the plot of a sample's
     similarities), ``candidates`` (auto, all, index: how pairs are found,
-    see :mod:`icas.cluster.search`) and method parameters (``hash_size``,
+    see :mod:`icas.cluster.search`), ``dask_scheduler`` (an address) or
+    ``dask_workers`` (a local cluster of N processes) to compute the batches
+    on Dask (see :mod:`icas.cluster.distributed`) and method parameters (``hash_size``,
     ``highfreq_factor``, ``nfeatures``, ``num_perm``...).
 
     Calling the object or :meth:`process` runs everything and returns a
@@ -217,7 +219,7 @@ class Clusteror:
                  overwrite=False, *, out=None, order="size", resume=False, progress=True,
                  recursive=False, report=True, linkage="single", max_cluster_size=None,
                  candidate_threshold=None, threshold_plot=None, candidates="auto",
-                 **method_params):
+                 dask_scheduler=None, dask_workers=None, **method_params):
         self.images_folder_path = images_folder_path
         self.method = method
         self.batch_size = batch_size
@@ -239,6 +241,8 @@ class Clusteror:
         self.candidate_threshold = candidate_threshold
         self.threshold_plot = threshold_plot
         self.candidates = candidates
+        self.dask_scheduler = dask_scheduler
+        self.dask_workers = dask_workers
         self.method_params = method_params
 
     def __call__(self) -> ClusterResult:
@@ -277,6 +281,10 @@ class Clusteror:
                                  f"pass a size of at least {win}")
         guards.check_linkage(self.linkage)
         search.check(self.candidates, self.method)
+        if self.dask_scheduler is not None or self.dask_workers is not None:
+            from icas.cluster import distributed
+
+            distributed.check(self.dask_scheduler, self.dask_workers)
         self._searches = []
         self._max_size = guards.check_max_size(self.max_cluster_size)
         if self.threshold_plot is not None:
@@ -495,6 +503,31 @@ class Clusteror:
         self._save_batch(index, key, record, out_dir)
         return batch, skipped
 
+    def _dask_batches(self, chunks, threshold: float, out_dir: Path, timings: dict):
+        """The batches on Dask (checkpointed ones from their checkpoints, here);
+        results and skipped files in batch order, as the in-process loop."""
+        from icas.cluster import distributed
+
+        t = time.perf_counter()
+        done, jobs = {}, []
+        for index, chunk in enumerate(chunks):
+            key, cached, batch = self._cached_batch(index, chunk, threshold, out_dir, timings)
+            if batch is not None:
+                done[index] = batch
+            else:
+                jobs.append((index, chunk, key, cached))
+        with distributed.client(self.dask_scheduler, self.dask_workers) as c:
+            for index, key, (batch, sk, record, times, found) in distributed.run_batches(
+                    self, jobs, threshold, out_dir, c, progress=self.progress):
+                self._save_batch(index, key, record, out_dir)
+                self._searches += found
+                for k, v in times.items():  # summed over workers
+                    timings[k] = timings.get(k, 0.0) + v
+                done[index] = (batch, sk)
+        timings["dask"] = time.perf_counter() - t
+        results = [done[i][0] for i in range(len(chunks))]
+        return results, [s for i in range(len(chunks)) for s in done[i][1]]
+
     def process(self) -> ClusterResult:
         threshold, rule = self._check()
         src = Path(self.images_folder_path)
@@ -528,17 +561,20 @@ class Clusteror:
                 if not any(out_dir.iterdir()):
                     out_dir.rmdir()
             raise
-        results, skipped = [], []
         chunks = _batches.split(ordered, self.batch_size)
-        steps = enumerate(chunks)
-        if self.progress and len(chunks) > 1:
-            from tqdm import tqdm
+        if self.dask_scheduler is not None or self.dask_workers is not None:
+            results, skipped = self._dask_batches(chunks, threshold, out_dir, timings)
+        else:
+            results, skipped = [], []
+            steps = enumerate(chunks)
+            if self.progress and len(chunks) > 1:
+                from tqdm import tqdm
 
-            steps = tqdm(steps, total=len(chunks), desc="batches", unit="batch")
-        for index, chunk in steps:
-            batch, sk = self._run_batch(index, chunk, threshold, out_dir, timings)
-            results.append(batch)
-            skipped.extend(sk)
+                steps = tqdm(steps, total=len(chunks), desc="batches", unit="batch")
+            for index, chunk in steps:
+                batch, sk = self._run_batch(index, chunk, threshold, out_dir, timings)
+                results.append(batch)
+                skipped.extend(sk)
         if self.option == "dontmerge":
             labels, batch_of, reps, weak, means = self._batch_layout(results)
             dest = self._batch_destinations(results, labels, batch_of)
