@@ -15,7 +15,8 @@ tiles done go atomically to ``checkpoints/batch_<i>.partial.npz``, with a
 digest of the batch's checkpoint key, files and tile size; a resumed run
 with the same digest continues after the last saved tile. Batches whose
 pair stage is estimated to take less than :data:`BLOCK_AFTER` seconds on
-one thread keep the one-call path.
+one thread keep the one-call path (cheap kernels gain nothing from tiles:
+comparing all pairs of 100,000 MinHash signatures takes minutes, not hours).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 #: Seconds between two saves of the edges found so far.
 SAVE_EVERY = 30.0
 #: Estimated one-thread seconds of a batch's pair stage from which it is tiled.
-BLOCK_AFTER = 60.0
+BLOCK_AFTER = 300.0
 #: Estimated one-thread seconds of one tile (shorter tiles lose less work on a kill).
 TILE_SECONDS = 5.0
 #: Rough one-thread seconds per compared pair measured here (2-core x86-64):
