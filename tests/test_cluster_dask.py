@@ -29,7 +29,7 @@ def test_missing_extra_names_it(demo, tmp_path, monkeypatch, capsys):
     assert "icas[dask]" in capsys.readouterr().err
 
 
-def test_bad_dask_options(demo, tmp_path):
+def test_bad_dask_options(demo, tmp_path, capsys):
     with pytest.raises(ValueError, match="dask_workers must be an integer >= 1"):
         _run(demo, tmp_path / "o", dask_workers=0)
     with pytest.raises(ValueError, match="not both"):
@@ -37,6 +37,9 @@ def test_bad_dask_options(demo, tmp_path):
     with pytest.raises(SystemExit) as exc:
         cluster_main([str(demo), "--dask-workers", "2", "--dask-scheduler", "tcp://x:1"])
     assert exc.value.code == 2
+    capsys.readouterr()
+    assert cluster_main([str(demo), "--method", "dl", "--dask-workers", "2"]) == 2
+    assert "do not apply to --method dl" in capsys.readouterr().err
 
 
 def test_local_cluster_gives_the_in_process_result(demo, tmp_path):

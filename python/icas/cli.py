@@ -160,6 +160,9 @@ def cluster_main(argv: list[str] | None = None) -> int:
     problem = dl_cli.check(args)
     if not problem and args.method != "dl" and len(args.max_cluster_size or ()) > 1:
         problem = "--max-cluster-size takes one value (several only with --method dl)"
+    if not problem and args.method == "dl" and (
+            args.candidates != "auto" or args.dask_scheduler or args.dask_workers):
+        problem = "--candidates, --dask-scheduler and --dask-workers do not apply to --method dl"
     if problem:
         parser.print_usage(sys.stderr)
         print(f"icas-cluster: error: {problem}", file=sys.stderr)
