@@ -104,3 +104,29 @@ def run_batches(clusteror, jobs, threshold: float, out_dir, c, *, progress: bool
             bar.close()
         for f in futures:
             f.cancel()
+
+
+def batches(clusteror, chunks, threshold: float, out_dir, timings: dict):
+    """All batches of a run: those a checkpoint holds from it (here), the
+    others on Dask. Returns the batches and the skipped files in batch order,
+    as the in-process loop does; ``timings`` gets the stage times summed over
+    workers and ``dask``, the wall time of the batches."""
+    t = time.perf_counter()
+    done, jobs = {}, []
+    for index, chunk in enumerate(chunks):
+        key, cached, batch = clusteror._cached_batch(index, chunk, threshold, out_dir, timings)
+        if batch is not None:
+            done[index] = batch
+        else:
+            jobs.append((index, chunk, key, cached))
+    with client(clusteror.dask_scheduler, clusteror.dask_workers) as c:
+        for index, key, (batch, sk, record, times, found) in run_batches(
+                clusteror, jobs, threshold, out_dir, c, progress=clusteror.progress):
+            clusteror._save_batch(index, key, record, out_dir)
+            clusteror._searches += found
+            for k, v in times.items():
+                timings[k] = timings.get(k, 0.0) + v
+            done[index] = (batch, sk)
+    timings["dask"] = time.perf_counter() - t
+    results = [done[i][0] for i in range(len(chunks))]
+    return results, [s for i in range(len(chunks)) for s in done[i][1]]

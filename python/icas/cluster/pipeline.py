@@ -503,31 +503,6 @@ class Clusteror:
         self._save_batch(index, key, record, out_dir)
         return batch, skipped
 
-    def _dask_batches(self, chunks, threshold: float, out_dir: Path, timings: dict):
-        """The batches on Dask (checkpointed ones from their checkpoints, here);
-        results and skipped files in batch order, as the in-process loop."""
-        from icas.cluster import distributed
-
-        t = time.perf_counter()
-        done, jobs = {}, []
-        for index, chunk in enumerate(chunks):
-            key, cached, batch = self._cached_batch(index, chunk, threshold, out_dir, timings)
-            if batch is not None:
-                done[index] = batch
-            else:
-                jobs.append((index, chunk, key, cached))
-        with distributed.client(self.dask_scheduler, self.dask_workers) as c:
-            for index, key, (batch, sk, record, times, found) in distributed.run_batches(
-                    self, jobs, threshold, out_dir, c, progress=self.progress):
-                self._save_batch(index, key, record, out_dir)
-                self._searches += found
-                for k, v in times.items():  # summed over workers
-                    timings[k] = timings.get(k, 0.0) + v
-                done[index] = (batch, sk)
-        timings["dask"] = time.perf_counter() - t
-        results = [done[i][0] for i in range(len(chunks))]
-        return results, [s for i in range(len(chunks)) for s in done[i][1]]
-
     def process(self) -> ClusterResult:
         threshold, rule = self._check()
         src = Path(self.images_folder_path)
@@ -563,7 +538,9 @@ class Clusteror:
             raise
         chunks = _batches.split(ordered, self.batch_size)
         if self.dask_scheduler is not None or self.dask_workers is not None:
-            results, skipped = self._dask_batches(chunks, threshold, out_dir, timings)
+            from icas.cluster import distributed
+
+            results, skipped = distributed.batches(self, chunks, threshold, out_dir, timings)
         else:
             results, skipped = [], []
             steps = enumerate(chunks)
