@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from icas import __version__
+from icas.cluster import search
 from icas.cluster.methods import CANDIDATE_THRESHOLDS, DEFAULT_THRESHOLDS, METHODS, check_method
 from icas.dl import cli as dl_cli
 
@@ -59,6 +60,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_int_or_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def _cluster_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="icas-cluster",
@@ -98,6 +109,11 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    "threshold inside them; with --method dl: HDBSCAN's largest cluster sizes "
                    "to try (default no limit)")
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--candidates", choices=("auto", "all", "index"), default="auto",
+                   help="how pairs are found (imagehash, minhash): all compares every pair; "
+                   "index searches an index first (imagehash: exact; minhash: LSH, "
+                   "approximate, its expected recall is reported); auto (default): the "
+                   "kernel decides, always exact")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--size", type=int, nargs=2, metavar=("W", "H"))
     g.add_argument("--scale", type=float, nargs=2, metavar=("FX", "FY"))
@@ -113,6 +129,12 @@ def _cluster_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                    help="where similarities (or, with --method dl, torch) run: auto uses "
                    "CUDA when available (default: env ICAS_DEVICE, else auto)")
+    d = p.add_mutually_exclusive_group()
+    d.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+                   help="compute the batches on this Dask cluster (e.g. tcp://host:8786; "
+                   "icas[dask]); workers must see the input folder at the same path")
+    d.add_argument("--dask-workers", type=_positive_int_or_one, metavar="N", default=None,
+                   help="compute the batches on a local Dask cluster of N processes (icas[dask])")
     p.add_argument("--hash-size", type=int, default=None, help="imagehash: hash size (64)")
     p.add_argument("--highfreq-factor", type=int, default=None, help="imagehash: factor (16)")
     p.add_argument("--nfeatures", type=int, default=None, help="orb: features per image (500)")
@@ -133,6 +155,7 @@ def _summary(result) -> str:
         + f"threshold {result.threshold:g}"
         + (f", {result.linkage} linkage" if result.linkage != "single" else "")
         + (f", at most {result.max_cluster_size} per cluster" if result.max_cluster_size else "")
+        + (f", {found}" if (found := search.summary_text(result.candidates)) else "")
         + ")",
         "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()),
         f"output: {result.out_dir}",
@@ -157,6 +180,9 @@ def cluster_main(argv: list[str] | None = None) -> int:
     problem = dl_cli.check(args)
     if not problem and args.method != "dl" and len(args.max_cluster_size or ()) > 1:
         problem = "--max-cluster-size takes one value (several only with --method dl)"
+    if not problem and args.method == "dl" and (
+            args.candidates != "auto" or args.dask_scheduler or args.dask_workers):
+        problem = "--candidates, --dask-scheduler and --dask-workers do not apply to --method dl"
     if problem:
         parser.print_usage(sys.stderr)
         print(f"icas-cluster: error: {problem}", file=sys.stderr)
@@ -199,7 +225,8 @@ def cluster_main(argv: list[str] | None = None) -> int:
             recursive=args.recursive, linkage=args.linkage,
             max_cluster_size=args.max_cluster_size[0] if args.max_cluster_size else None,
             candidate_threshold=args.candidate_threshold, threshold_plot=args.threshold_plot,
-            device=args.device, **params,
+            device=args.device, candidates=args.candidates, dask_scheduler=args.dask_scheduler,
+            dask_workers=args.dask_workers, **params,
         ).process()
     except KeyboardInterrupt:
         print("icas-cluster: interrupted; run again with --resume to finish", file=sys.stderr)

@@ -15,6 +15,9 @@ KERNELS = {"imagehash": "hamming", "ssim": "ssim", "tm": "tm", "orb": "orb", "mi
 # data and on real-photo tests; a starting point, not a law.
 DEFAULT_THRESHOLDS = {"imagehash": 0.8, "ssim": 0.8, "tm": 0.92, "orb": 0.93, "minhash": 0.35}
 THRESHOLD_RANGES = {"ssim": (-1.0, 1.0)}
+# Methods whose kernels can find their pairs with an index (``candidates=``,
+# see :mod:`icas.cluster.search`); the others always compare every pair.
+CANDIDATE_METHODS = {"imagehash", "minhash"}
 # Loose thresholds of a method used as the candidate stage of a verified pair
 # ("imagehash+orb"): about the 95th percentile of the similarities of
 # unrelated real photos (scikit-image's photos at 256 px), so 19 of 20
@@ -107,8 +110,13 @@ class FeatureSet:
         return FeatureSet("orb", (np.concatenate(descs), np.concatenate(offs)))
 
 
-def pairs(fs, threshold: float, *, groups=None, n_threads=None, device=None):
+def pairs(fs, threshold: float, *, groups=None, n_threads=None, candidates="auto",
+          device=None):
     """(edges (m, 2) int64, scores (m,) float32) of pairs >= threshold.
+
+    ``candidates`` ("auto", "all", "index") goes to the kernels of
+    :data:`CANDIDATE_METHODS` (for a verified pair: to its first method);
+    the other methods compare every pair whatever it says.
 
     For the features of a verified pair (:class:`~icas.cluster.verified.PairedFeatures`)
     these are the candidates the second method confirmed, with its scores
@@ -117,12 +125,14 @@ def pairs(fs, threshold: float, *, groups=None, n_threads=None, device=None):
     if not isinstance(fs, FeatureSet):
         from icas.cluster.verified import verified_pairs
 
-        ev = verified_pairs(fs, threshold, groups=groups, n_threads=n_threads)
+        ev = verified_pairs(fs, threshold, groups=groups, n_threads=n_threads,
+                            candidates=candidates)
         return ev.confirmed(threshold)
     fn = getattr(sim, KERNELS[fs.method] + "_pairs")
     if len(fs) < 2:
         return np.empty((0, 2), np.int64), np.empty(0, np.float32)
-    return fn(*fs.arrays, threshold, groups=groups, n_threads=n_threads, device=device)
+    extra = {"candidates": candidates} if fs.method in CANDIDATE_METHODS else {}
+    return fn(*fs.arrays, threshold, groups=groups, n_threads=n_threads, device=device, **extra)
 
 
 def similarity_matrix(fs, *, n_threads=None, device=None) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from icas import _device, _validate
 from icas.cluster import batches as _batches
-from icas.cluster import checkpoint, guards, output
+from icas.cluster import blocks, checkpoint, guards, output, search
 from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
 from icas.cluster.methods import (
     Extracted,
@@ -67,6 +67,7 @@ class ClusterResult:
     candidate_threshold: float | None = None
     threshold_rule: str = "given"
     option: str = "full"
+    candidates: dict = field(default_factory=dict)
 
     @property
     def clusters(self) -> dict:
@@ -203,10 +204,13 @@ class Clusteror:
     against chaining, see :mod:`icas.cluster.guards`), ``candidate_threshold``
     (the loose threshold of a verified pair's first method),
     ``threshold_plot`` (a PNG path: save the plot of a sample's
-    similarities), ``device`` (where the similarity kernels run: "auto",
-    "cpu", "cuda"; None reads ``ICAS_DEVICE``, see :mod:`icas._device`) and
-    method parameters (``hash_size``, ``highfreq_factor``, ``nfeatures``,
-    ``num_perm``...).
+    similarities), ``candidates`` (auto, all, index: how pairs are found,
+    see :mod:`icas.cluster.search`), ``dask_scheduler`` (an address) or
+    ``dask_workers`` (a local cluster of N processes) to compute the batches
+    on Dask (see :mod:`icas.cluster.distributed`), ``device`` (where the
+    similarity kernels run: "auto", "cpu", "cuda"; None reads ``ICAS_DEVICE``,
+    see :mod:`icas._device`) and method parameters (``hash_size``,
+    ``highfreq_factor``, ``nfeatures``, ``num_perm``...).
 
     Calling the object or :meth:`process` runs everything and returns a
     :class:`ClusterResult`.
@@ -216,7 +220,8 @@ class Clusteror:
                  num_of_threads=None, size=None, scale=None, option="full", transfer="copy",
                  overwrite=False, *, out=None, order="size", resume=False, progress=True,
                  recursive=False, report=True, linkage="single", max_cluster_size=None,
-                 candidate_threshold=None, threshold_plot=None, device=None, **method_params):
+                 candidate_threshold=None, threshold_plot=None, candidates="auto",
+                 dask_scheduler=None, dask_workers=None, device=None, **method_params):
         self.images_folder_path = images_folder_path
         self.method = method
         self.batch_size = batch_size
@@ -237,6 +242,9 @@ class Clusteror:
         self.max_cluster_size = max_cluster_size
         self.candidate_threshold = candidate_threshold
         self.threshold_plot = threshold_plot
+        self.candidates = candidates
+        self.dask_scheduler = dask_scheduler
+        self.dask_workers = dask_workers
         self.method_params = method_params
         # Where the similarity kernels run; an explicit "cuda" without support
         # fails here, before any image is read.
@@ -279,6 +287,12 @@ class Clusteror:
                 raise ValueError(f"size {w}x{h} is smaller than the {win} SSIM window: "
                                  f"pass a size of at least {win}")
         guards.check_linkage(self.linkage)
+        search.check(self.candidates, self.method)
+        if self.dask_scheduler is not None or self.dask_workers is not None:
+            from icas.cluster import distributed
+
+            distributed.check(self.dask_scheduler, self.dask_workers)
+        self._searches = []
         self._max_size = guards.check_max_size(self.max_cluster_size)
         if self.threshold_plot is not None:
             from icas.cluster.picker import _matplotlib
@@ -330,13 +344,15 @@ class Clusteror:
     def _pairs(self, fs, threshold: float, groups=None):
         """(edges, scores, evidence); evidence (both scores of every candidate
         pair) only for a verified method."""
+        self._searches.append(search.used(fs, threshold, self.candidates))
         if self._candidate is None:
             e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads,
-                         device=self.device)
+                         candidates=self.candidates, device=self.device)
             return e, s, None
         from icas.cluster.verified import verified_pairs
 
-        ev = verified_pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads)
+        ev = verified_pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads,
+                            candidates=self.candidates)
         e, s = ev.confirmed(threshold)
         return e, s, ev
 
@@ -359,6 +375,7 @@ class Clusteror:
                "scale": self.scale, "params": self.method_params, "files": paths}
         if self._candidate is not None:
             key["candidate_threshold"] = self._candidate
+        key.update(search.key_entry(self.method, self.candidates))
         return key
 
     def _guard(self) -> dict:
@@ -400,22 +417,53 @@ class Clusteror:
                                        max_size=self._max_size, matrix=matrix)
         return labels, mean_similarities(labels, matrix)
 
-    def _run_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
-                   timings: dict) -> tuple[_Batch, list[tuple[str, str]]]:
+    def _cached_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
+                      timings: dict):
+        """(key, checkpoint record or None, the finished batch or None): a
+        batch whose similarities and clusters are in a checkpoint is not
+        computed again; one whose guard changed reuses its similarities."""
         key = self._key(threshold, files)
         cached = checkpoint.load_record(out_dir, index, key) if self.resume else None
-        if cached is not None and cached.get("guard") == self._guard() and "labels" in cached:
-            log.info("batch %d: similarities and clusters from checkpoint", index)
-            paths, skipped = cached["paths"], cached["skipped"]
-            labels = np.asarray(cached["labels"], dtype=np.int64)
-            edges, scores = _internal(cached["edges"], cached["scores"], labels)
-            means = {int(k): float(v) for k, v in cached.get("means", {}).items()}
-            nodes = _merge_nodes(labels)
-            feats = None
-            if self.option == "full":
-                feats, nodes, sk = self._node_features(paths, nodes, timings)
-                skipped = skipped + sk
-            return _Batch(index, paths, labels, edges, scores, feats, nodes, means), skipped
+        if cached is None or cached.get("guard") != self._guard() or "labels" not in cached:
+            return key, cached, None
+        log.info("batch %d: similarities and clusters from checkpoint", index)
+        paths, skipped = cached["paths"], cached["skipped"]
+        labels = np.asarray(cached["labels"], dtype=np.int64)
+        edges, scores = _internal(cached["edges"], cached["scores"], labels)
+        means = {int(k): float(v) for k, v in cached.get("means", {}).items()}
+        nodes = _merge_nodes(labels)
+        feats = None
+        if self.option == "full":
+            feats, nodes, sk = self._node_features(paths, nodes, timings)
+            skipped = skipped + sk
+        return key, cached, (_Batch(index, paths, labels, edges, scores, feats, nodes, means),
+                             skipped)
+
+    def _batch_pairs(self, fs, threshold: float, stamp_of, partial: Path | None):
+        """(edges, scores, evidence) of a batch; a long pair stage goes by
+        tiles saved to ``partial`` (see :mod:`icas.cluster.blocks`)."""
+        tile = blocks.tile_size(fs) if (self._candidate is None and partial is not None
+                                        and search.used(fs, threshold, self.candidates) == "all") \
+            else None
+        if tile is None:
+            return self._pairs(fs, threshold)
+        self._searches.append("all")
+        e, s = blocks.blocked_pairs(
+            fs, tile, lambda sub, groups: pairs(sub, threshold, groups=groups,
+                                                n_threads=self.num_of_threads,
+                                                candidates=self.candidates,
+                                                device=self.device),
+            path=partial, stamp=stamp_of(tile), resume=self.resume, progress=self.progress)
+        return e, s, None
+
+    def _compute_batch(self, index: int, files: list[str], threshold: float, key: dict,
+                       cached: dict | None, out_dir: Path):
+        """Features, pairs and clusters of one batch (in this process or on a
+        Dask worker: the output folder is used only for the partial
+        checkpoint, when it is visible here). Returns the batch, its skipped
+        files, the checkpoint record, timings and the searches made."""
+        timings: dict[str, float] = {}
+        self._searches = []
         fres = self._features(files, timings)
         paths = list(fres.paths)
         t = time.perf_counter()
@@ -425,22 +473,44 @@ class Clusteror:
             edges, scores = cached["edges"], cached["scores"]
             evidence = cached.get("evidence")
         else:
-            edges, scores, ev = self._pairs(fres.features, threshold)
+            visible = (Path(out_dir) / output.MARKER).exists()
+            edges, scores, ev = self._batch_pairs(
+                fres.features, threshold, lambda tile: blocks.digest(key, paths, tile),
+                blocks.partial_path(out_dir, index) if visible else None)
             evidence = ev.to_json() if ev is not None else None
-        timings["pairs"] = timings.get("pairs", 0.0) + time.perf_counter() - t
+        timings["pairs"] = time.perf_counter() - t
         t = time.perf_counter()
         labels, means = self._cluster_batch(fres.features, edges, scores, threshold)
-        timings["clusters"] = timings.get("clusters", 0.0) + time.perf_counter() - t
-        extra = {"guard": self._guard(), "labels": labels.tolist(),
-                 "means": {str(k): v for k, v in means.items()}}
+        timings["clusters"] = time.perf_counter() - t
+        record = {"paths": paths, "skipped": list(fres.skipped), "edges": edges,
+                  "scores": scores, "extra": {"guard": self._guard(), "labels": labels.tolist(),
+                                              "means": {str(k): v for k, v in means.items()}}}
         if evidence is not None:
-            extra["evidence"] = evidence
-        checkpoint.save(out_dir, index, key, paths, fres.skipped, edges, scores, extra)
+            record["extra"]["evidence"] = evidence
         nodes = _merge_nodes(labels)
         feats = fres.features.take(nodes) if self.option == "full" else None
         edges, scores = _internal(edges, scores, labels)
-        return (_Batch(index, paths, labels, edges, scores, feats, nodes, means),
-                list(fres.skipped))
+        batch = _Batch(index, paths, labels, edges, scores, feats, nodes, means)
+        return batch, list(fres.skipped), record, timings, self._searches
+
+    def _save_batch(self, index: int, key: dict, record: dict, out_dir: Path) -> None:
+        checkpoint.save(out_dir, index, key, record["paths"], record["skipped"],
+                        record["edges"], record["scores"], record["extra"])
+        blocks.discard(out_dir, index)
+
+    def _run_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
+                   timings: dict) -> tuple[_Batch, list[tuple[str, str]]]:
+        key, cached, done = self._cached_batch(index, files, threshold, out_dir, timings)
+        if done is not None:
+            return done
+        searches = self._searches
+        batch, skipped, record, times, found = self._compute_batch(index, files, threshold, key,
+                                                                   cached, out_dir)
+        self._searches = searches + found
+        for k, v in times.items():
+            timings[k] = timings.get(k, 0.0) + v
+        self._save_batch(index, key, record, out_dir)
+        return batch, skipped
 
     def process(self) -> ClusterResult:
         threshold, rule = self._check()
@@ -475,17 +545,22 @@ class Clusteror:
                 if not any(out_dir.iterdir()):
                     out_dir.rmdir()
             raise
-        results, skipped = [], []
         chunks = _batches.split(ordered, self.batch_size)
-        steps = enumerate(chunks)
-        if self.progress and len(chunks) > 1:
-            from tqdm import tqdm
+        if self.dask_scheduler is not None or self.dask_workers is not None:
+            from icas.cluster import distributed
 
-            steps = tqdm(steps, total=len(chunks), desc="batches", unit="batch")
-        for index, chunk in steps:
-            batch, sk = self._run_batch(index, chunk, threshold, out_dir, timings)
-            results.append(batch)
-            skipped.extend(sk)
+            results, skipped = distributed.batches(self, chunks, threshold, out_dir, timings)
+        else:
+            results, skipped = [], []
+            steps = enumerate(chunks)
+            if self.progress and len(chunks) > 1:
+                from tqdm import tqdm
+
+                steps = tqdm(steps, total=len(chunks), desc="batches", unit="batch")
+            for index, chunk in steps:
+                batch, sk = self._run_batch(index, chunk, threshold, out_dir, timings)
+                results.append(batch)
+                skipped.extend(sk)
         if self.option == "dontmerge":
             labels, batch_of, reps, weak, means = self._batch_layout(results)
             dest = self._batch_destinations(results, labels, batch_of)
@@ -762,10 +837,15 @@ class Clusteror:
         output.write_manifest(out_dir / output.MANIFEST, rows)
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
+        found = search.describe(self.method, self.candidates, threshold, self._searches,
+                                num_perm=self.method_params.get("num_perm"),
+                                candidate_threshold=self._candidate) if threshold is not None \
+            else {}
         result = ClusterResult(out_dir, self.method, threshold, labels, batch_of, reps,
                                dict(sorted(weak.items())), skipped,
                                {p: dest[p] for p in labels}, timings, dict(sorted(means.items())),
-                               self.linkage, self._max_size, self._candidate, rule, self.option)
+                               self.linkage, self._max_size, self._candidate, rule, self.option,
+                               found)
         if self.report:
             t = time.perf_counter()
             write_report(result, n_threads=self.num_of_threads)
@@ -774,6 +854,7 @@ class Clusteror:
             "method": self.method, "threshold": threshold, "threshold_rule": rule,
             "candidate_threshold": self._candidate, "linkage": self.linkage,
             "max_cluster_size": self._max_size, "option": self.option,
+            **({"candidates": found} if found else {}),
             "images": len(labels), "clusters": len(result.clusters),
             "outliers": len(result.outliers), "skipped": len(skipped), "timings": timings,
             **(extra or {}),

@@ -86,6 +86,12 @@ def _figure(src: str, dest: str, thumbs: dict[str, str]) -> str:
     return f'<figure title="{title}">{img}<figcaption>{name}</figcaption></figure>'
 
 
+def search_text(record) -> str:
+    from icas.cluster.search import summary_text
+
+    return summary_text(record)
+
+
 def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None) -> Path:
     """Write ``report.html`` (and ``thumbnails/``) into the run's output folder."""
     out_dir = Path(result.out_dir)
@@ -111,6 +117,8 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
           if candidate is not None else []),
         *([f"<tr><td>clustering</td><td id='guard'>{html.escape(guard)}</td></tr>"]
           if result.threshold is not None else []),
+        *([f"<tr><td>candidate search</td><td id='candidates'>{html.escape(found)}</td></tr>"]
+          if (found := search_text(getattr(result, "candidates", None))) else []),
         f"<tr><td>images clustered</td><td id='n-images'>{len(result.labels)}</td></tr>",
         f"<tr><td>clusters</td><td id='n-clusters'>{len(clusters)}</td></tr>",
         f"<tr><td>outliers</td><td id='n-outliers'>{len(outliers)}</td></tr>",

@@ -1,0 +1,92 @@
+"""How the pipeline's pair stage finds its pairs (``candidates=``), and the
+record of it in summary.json, the checkpoint key and the summary line.
+
+``"all"`` compares every pair. ``"index"`` asks the kernel for an index
+first: multi-index hashing for imagehash (exact: the same pairs as comparing
+all), LSH banding for minhash (approximate: a pair at the threshold is found
+with the probability :func:`~icas.similarity.minhash_lsh_recall` gives for
+the bands; pairs found have exact scores). ``"auto"`` lets the kernel's cost
+model decide and never chooses an approximate search: imagehash uses its
+index when the plan predicts it is faster, minhash compares every pair.
+Methods outside :data:`~icas.cluster.methods.CANDIDATE_METHODS` always
+compare every pair. The merge of batches uses the same search as the
+batches (exact for imagehash; for minhash with "index" the merge is as
+approximate as the batches).
+"""
+
+from __future__ import annotations
+
+from icas.cluster.methods import CANDIDATE_METHODS, FeatureSet, split_method
+from icas.similarity import _candidates
+
+
+def check(candidates, method: str) -> str:
+    """A ``candidates=`` value for ``method`` (for a verified pair, its first
+    method finds the candidates); "index" needs a method that has an index."""
+    how = _candidates.candidates(candidates)
+    first = split_method(method)[0]
+    if how == "index" and first not in CANDIDATE_METHODS:
+        raise ValueError(f"candidates='index' applies to {', '.join(sorted(CANDIDATE_METHODS))} "
+                         f"(or a verified pair starting with one), not {method!r}: "
+                         "use 'auto' or 'all'")
+    return how
+
+
+def used(fs, threshold: float, candidates: str) -> str:
+    """The search a :func:`~icas.cluster.methods.pairs` call makes: "index"
+    or "all" (for a verified pair: that of its first method)."""
+    if not isinstance(fs, FeatureSet):  # verified pair: the first method searches
+        fs, threshold = fs.first, fs.candidate_threshold
+    if fs.method not in CANDIDATE_METHODS or candidates == "all" or len(fs) < 2:
+        return "all"
+    if candidates == "index":
+        return "index"
+    if fs.method == "imagehash":
+        from icas.similarity import hamming_index_plan
+
+        plan = hamming_index_plan(len(fs), int(fs.arrays[0].shape[1]) * 8, threshold)
+        return "index" if plan["use_index"] else "all"
+    return "all"  # minhash: auto never takes the approximate search
+
+
+def describe(method: str, candidates: str, threshold, searches, *, num_perm: int | None,
+             candidate_threshold: float | None = None) -> dict:
+    """The record of a run's candidate search: requested value, searches
+    used (sorted), whether the result is exact, and for a minhash LSH search
+    its bands and expected recall at the threshold."""
+    first = split_method(method)[0]
+    kinds = sorted(set(searches))
+    out: dict = {"requested": candidates, "used": kinds,
+                 "exact": not (first == "minhash" and "index" in kinds)}
+    if first == "minhash" and "index" in kinds:
+        from icas.similarity import minhash_lsh_params, minhash_lsh_recall
+
+        t = candidate_threshold if candidate_threshold is not None else threshold
+        bands = minhash_lsh_params(t, int(num_perm or 128))
+        out["bands"] = list(bands)
+        out["recall_at_threshold"] = round(minhash_lsh_recall(t, bands), 6)
+    return out
+
+
+def key_entry(method: str, candidates: str) -> dict:
+    """What the checkpoint key records of the search: only an approximate
+    search changes the pairs (for minhash "index"), so only it is recorded;
+    an exact search (any imagehash choice) reuses checkpoints of any other."""
+    if split_method(method)[0] == "minhash" and candidates == "index":
+        return {"candidates": "index"}
+    return {}
+
+
+def summary_text(record: dict | None) -> str:
+    """A few words for the summary line (empty when every pair was compared
+    as asked)."""
+    if not record or record.get("used") in ([], ["all"]):
+        return ""
+    text = "candidates " + "+".join(record["used"])
+    if "bands" in record:
+        b, r = record["bands"]
+        text += (f" (LSH {b} bands of {r}, expected recall {record['recall_at_threshold']:.3f} "
+                 "at the threshold)")
+    else:
+        text += " (exact)"
+    return text
