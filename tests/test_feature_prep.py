@@ -67,3 +67,32 @@ def test_dct_row_fold_errors():
         _core.dct_row_fold(px, np.empty((4, 4)), ok)
     with pytest.raises(ValueError, match="different arrays"):
         _core.dct_row_fold(px, ok, ok)
+
+
+@pytest.mark.parametrize("n", [4, 8, 64, 1024])
+def test_dct_row_fold4_equals_numpy(n):
+    px = np.random.default_rng(n).integers(0, 256, (n, n), dtype=np.uint8)
+    px[0, :] = 255
+    px[n // 2, :] = 0
+    h, q = n // 2, n // 4
+    ss, sd, d = np.empty((q, n)), np.empty((q, n)), np.empty((h, n))
+    total = _core.dct_row_fold4(px, ss, sd, d)
+    s = px[:h].astype(np.int64) + px[h:][::-1]
+    np.testing.assert_array_equal(ss, s[:q] + s[q:][::-1])
+    np.testing.assert_array_equal(sd, s[:q] - s[q:][::-1])
+    np.testing.assert_array_equal(d, px[:h].astype(np.int64) - px[h:][::-1])
+    assert total == int(px.sum(dtype=np.uint64))
+
+
+def test_dct_row_fold4_errors():
+    px = np.zeros((8, 8), np.uint8)
+    q, d = np.empty((2, 8)), np.empty((4, 8))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        _core.dct_row_fold4(np.zeros((6, 6), np.uint8), np.empty((1, 6)), np.empty((1, 6)),
+                            np.empty((3, 6)))
+    with pytest.raises(ValueError, match=r"ss and sd must be writeable \(n / 4, n\)"):
+        _core.dct_row_fold4(px, np.empty((4, 8)), q, d)
+    with pytest.raises(ValueError, match=r"diff must be a writeable \(n / 2, n\)"):
+        _core.dct_row_fold4(px, q, np.empty((2, 8)), np.empty((2, 8)))
+    with pytest.raises(ValueError, match="different arrays"):
+        _core.dct_row_fold4(px, q, q, d)

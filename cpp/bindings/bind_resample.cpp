@@ -60,6 +60,28 @@ uint64_t row_fold(const carray<uint8_t>& image, carray<double>& sum, carray<doub
     return dct_row_fold(px, n, s, d);
 }
 
+uint64_t row_fold4(const carray<uint8_t>& image, carray<double>& ss, carray<double>& sd,
+                   carray<double>& diff) {
+    require_ndim(image, 2, "image");
+    const int64_t n = image.shape(0);
+    require(image.shape(1) == n && n % 4 == 0 && n > 0,
+            "image must be square with a side that is a multiple of 4, got (" +
+                std::to_string(image.shape(0)) + ", " + std::to_string(image.shape(1)) + ")");
+    for (auto* a : {&ss, &sd}) {
+        require(a->ndim() == 2 && a->shape(0) == n / 4 && a->shape(1) == n && a->writeable(),
+                "ss and sd must be writeable (n / 4, n) float64 arrays");
+    }
+    require(diff.ndim() == 2 && diff.shape(0) == n / 2 && diff.shape(1) == n && diff.writeable(),
+            "diff must be a writeable (n / 2, n) float64 array");
+    require(ss.data() != sd.data(), "ss and sd must be different arrays");
+    const uint8_t* px = image.data();
+    double* a = ss.mutable_data();
+    double* b = sd.mutable_data();
+    double* d = diff.mutable_data();
+    py::gil_scoped_release release;
+    return dct_row_fold4(px, n, a, b, d);
+}
+
 }  // namespace
 
 void register_resample(py::module_& m) {
@@ -75,6 +97,10 @@ void register_resample(py::module_& m) {
           "Row fold of an (n, n) uint8 image, n even, into sum and diff ((n/2, n) float64, "
           "caller-owned): top + bottom and top - bottom (bottom rows reversed); returns the sum "
           "of all pixels.");
+    m.def("dct_row_fold4", &row_fold4, py::arg("image").noconvert(), py::arg("ss").noconvert(),
+          py::arg("sd").noconvert(), py::arg("diff").noconvert(),
+          "dct_row_fold with the sum folded once more (n a multiple of 4): ss, sd (n/4, n) and "
+          "diff (n/2, n) float64, caller-owned; returns the sum of all pixels.");
 }
 
 }  // namespace icas::bind

@@ -72,6 +72,19 @@ def _basis(hash_size: int, n: int):
     return even, odd
 
 
+@functools.lru_cache(maxsize=16)
+def _even_split(hash_size: int, n: int):
+    """Rows 0, 4, 8... and rows 2, 6, 10... of the basis on the first N / 4
+    columns (N a multiple of 4), for the twice-folded sum."""
+    even, _ = _basis(hash_size, n)
+    q = n // 4
+    ee = np.ascontiguousarray(even[0::2, :q])
+    eo = np.ascontiguousarray(even[1::2, :q])
+    ee.setflags(write=False)
+    eo.setflags(write=False)
+    return ee, eo
+
+
 def dct_lowfreq(pixels: np.ndarray, hash_size: int) -> np.ndarray:
     """The ``(hash_size, hash_size)`` corner of scipy's 2-D DCT-II of `pixels`.
 
@@ -102,12 +115,23 @@ def _lowfreq(pixels: np.ndarray, hash_size: int) -> tuple[np.ndarray, int]:
     h = n // 2
     # Rows: fold, exact in float64 (sums of two uint8), then one product per
     # parity; the same values as an integer fold, so the same products. The
-    # fold (and the pixel sum the tolerance needs) is one C++ pass.
-    fold_sum = _scratch_array("fold", (h, n), np.float64)
-    fold_diff = _scratch_array("fold_diff", (h, n), np.float64)
-    total = _core.dct_row_fold(np.ascontiguousarray(pixels), fold_sum, fold_diff)
+    # fold (and the pixel sum the tolerance needs) is one C++ pass. When 4
+    # divides N the sum is folded once more: DCT rows 0, 4, 8... are even
+    # about its middle and rows 2, 6, 10... odd, so each needs half of it.
     y = np.empty((hash_size, n), dtype=np.float64)
-    y[0::2] = even @ fold_sum
+    fold_diff = _scratch_array("fold_diff", (h, n), np.float64)
+    if n % 4 == 0:
+        q = n // 4
+        ss = _scratch_array("fold_ss", (q, n), np.float64)
+        sd = _scratch_array("fold_sd", (q, n), np.float64)
+        total = _core.dct_row_fold4(np.ascontiguousarray(pixels), ss, sd, fold_diff)
+        ee, eo = _even_split(hash_size, n)
+        y[0::4] = ee @ ss
+        y[2::4] = eo @ sd
+    else:
+        fold_sum = _scratch_array("fold", (h, n), np.float64)
+        total = _core.dct_row_fold(np.ascontiguousarray(pixels), fold_sum, fold_diff)
+        y[0::2] = even @ fold_sum
     y[1::2] = odd @ fold_diff
     # Columns: the same fold on the (small) intermediate.
     left = y[:, :h]

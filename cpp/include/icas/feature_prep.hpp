@@ -22,4 +22,13 @@ int64_t strongest_positive(const float* r, int64_t size, int64_t k, int64_t* out
 /// Single-threaded, thread-safe.
 uint64_t dct_row_fold(const uint8_t* px, int64_t n, double* sum, double* diff);
 
+/// The row fold of dct_row_fold with the sum folded once more (n a multiple
+/// of 4), q = n / 4: with S the (h, n) sum of dct_row_fold,
+/// ss[i, c] = S[i, c] + S[h - 1 - i, c] and sd[i, c] = S[i, c] - S[h - 1 - i, c]
+/// for i < q ((q, n) each), and diff as in dct_row_fold ((h, n)); all float64
+/// (exact), row-major and caller-owned. The even DCT rows 0, 4, 8... then need
+/// only ss and rows 2, 6, 10... only sd: half the products of the sum.
+/// Returns the sum of all pixels. Single-threaded, thread-safe.
+uint64_t dct_row_fold4(const uint8_t* px, int64_t n, double* ss, double* sd, double* diff);
+
 }  // namespace icas
