@@ -167,7 +167,7 @@ def test_orb_index_candidates(benchmark, folder):
         rounds=1, iterations=1)
     t_index = benchmark.stats.stats.mean
     found = {tuple(e) for e in edges.tolist()}
-    truth = dict(zip(map(tuple, exact.tolist()), exact_scores.tolist()))
+    truth = dict(zip(map(tuple, exact.tolist()), exact_scores.tolist(), strict=True))
     recall = sum(e in truth for e in found) / max(1, len(truth))
     benchmark.extra_info.update(recall=recall, exact_pairs=len(truth), found_pairs=len(found),
                                 exact_s=t_exact, features_s=t_features)
@@ -176,7 +176,7 @@ def test_orb_index_candidates(benchmark, folder):
         "notes": f"features {t_features:.2f} + index pairs {t_index:.2f} (exact pairs "
                  f"{t_exact:.2f}); recall {recall:.4f} ({len(found)} of {len(truth)} pairs)"}
     # Every pair found is an exact pair with its exact score; most are found.
-    assert all(truth.get(tuple(e)) == s for e, s in zip(edges.tolist(), scores.tolist()))
+    assert all(truth.get(tuple(e)) == s for e, s in zip(edges.tolist(), scores.tolist(), strict=True))
     assert recall >= 0.95
 
 
