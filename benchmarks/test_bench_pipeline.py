@@ -176,7 +176,8 @@ def test_orb_index_candidates(benchmark, folder):
         "notes": f"features {t_features:.2f} + index pairs {t_index:.2f} (exact pairs "
                  f"{t_exact:.2f}); recall {recall:.4f} ({len(found)} of {len(truth)} pairs)"}
     # Every pair found is an exact pair with its exact score; most are found.
-    assert all(truth.get(tuple(e)) == s for e, s in zip(edges.tolist(), scores.tolist(), strict=True))
+    pairs = zip(edges.tolist(), scores.tolist(), strict=True)
+    assert all(truth.get(tuple(e)) == s for e, s in pairs)
     assert recall >= 0.95
 
 
