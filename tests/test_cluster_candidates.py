@@ -64,6 +64,20 @@ def test_minhash_index_finds_a_subset_of_the_pairs(demo, tmp_path):
     assert "candidates" not in json.loads(ckpt.path_for(every.out_dir, 0).read_text())["key"]
 
 
+def test_orb_index_finds_a_subset_of_the_pairs_with_exact_scores(demo, tmp_path):
+    kw = {"method": "orb", "threshold": 0.5}
+    every = _run(demo, tmp_path / "all", **kw)  # auto: every pair, exact
+    index = _run(demo, tmp_path / "index", candidates="index", **kw)
+    assert every.candidates == {"requested": "auto", "used": ["all"], "exact": True}
+    assert index.candidates == {"requested": "index", "used": ["index"], "exact": False}
+    e_all, e_index = _edges(every.out_dir), _edges(index.out_dir)
+    assert e_index <= e_all and e_index
+    for members in index.clusters.values():
+        assert len({every.labels[p] for p in members}) == 1
+    key = json.loads(ckpt.path_for(index.out_dir, 0).read_text())["key"]
+    assert key["candidates"] == "index"
+
+
 def test_auto_records_what_the_kernel_chose(demo, tmp_path):
     res = _run(demo, tmp_path / "out", method="minhash")
     # auto never takes the approximate search
@@ -86,7 +100,7 @@ def test_pairs_passes_candidates_only_to_methods_with_an_index():
 
 
 def test_index_for_a_method_without_one_is_refused(demo, tmp_path, capsys):
-    with pytest.raises(ValueError, match="candidates='index' applies to imagehash, minhash"):
+    with pytest.raises(ValueError, match="candidates='index' applies to imagehash, minhash, orb"):
         _run(demo, tmp_path / "o", method="ssim", candidates="index")
     with pytest.raises(ValueError, match="candidates must be 'auto', 'all' or 'index'"):
         _run(demo, tmp_path / "o", candidates="some")

@@ -404,3 +404,112 @@ def test_property_bad_inputs_raise_clear_errors(total, cuts, dtype, width):
             orb_matrix(desc, off)
     else:
         assert orb_matrix(desc, off).shape == (len(off) - 1,) * 2
+
+
+# ------------------------------------------------------- candidates="index"
+
+
+def shared_near_descriptor(descs: list[np.ndarray], radius: int) -> np.ndarray:
+    """(n, n) bool: images i != j own descriptors within `radius` bits of each
+    other (the index mode's candidate rule, by brute force over all bits)."""
+    desc, off = stack(descs)
+    bits = np.unpackbits(desc, axis=1).astype(np.float64)
+    dist = bits @ (1 - bits).T + (1 - bits) @ bits.T  # Hamming distance of every pair
+    owner = np.repeat(np.arange(len(descs)), np.diff(off))
+    near = np.zeros((len(descs), len(descs)), dtype=bool)
+    a, b = np.nonzero(dist <= radius)
+    near[owner[a], owner[b]] = True
+    np.fill_diagonal(near, False)
+    return near
+
+
+@pytest.fixture(scope="module")
+def index_case(group_descs, real_descs):
+    descs = group_descs[0] + real_descs[:4]
+    groups = np.concatenate([group_descs[1], np.arange(4) + 100])
+    return descs, groups, shared_near_descriptor(descs, orb_index_radius())
+
+
+def orb_index_radius() -> int:
+    from icas.similarity import _orb
+
+    return _orb.INDEX_RADIUS
+
+
+def test_index_compares_exactly_the_images_sharing_a_near_descriptor(kernel, index_case):
+    descs, _, near = index_case
+    desc, off = stack(descs)
+    full = orb_matrix(desc, off)
+    n = len(descs)
+    iu, ju = np.triu_indices(n, 1)
+    assert 0 < near[iu, ju].sum() < iu.size  # the filter does filter
+    for threshold in (0.0, 0.4, 0.8):
+        edges, scores = orb_pairs(desc, off, threshold, candidates="index")
+        keep = near[iu, ju] & (full[iu, ju] >= threshold)
+        np.testing.assert_array_equal(edges.reshape(-1, 2), np.stack([iu[keep], ju[keep]], axis=1))
+        np.testing.assert_array_equal(scores, full[iu, ju][keep].astype(np.float32))
+        labels = orb_components(desc, off, threshold, candidates="index")
+        np.testing.assert_array_equal(labels, icas.connected_components(edges, n))
+
+
+def test_index_recall_on_near_duplicate_groups(index_case):
+    # The approximation must keep the pairs that matter, the near-duplicates
+    # (measured on these photos: every same-group pair at any threshold, and
+    # from 0.8 up every pair; below, some pairs of unrelated photos are lost).
+    descs, groups, _ = index_case
+    desc, off = stack(descs)
+    for threshold in (0.3, 0.6, 0.8, 0.93):
+        exact = {tuple(e) for e in orb_pairs(desc, off, threshold)[0].tolist()}
+        found = {tuple(e) for e in orb_pairs(desc, off, threshold, candidates="index")[0].tolist()}
+        same = {e for e in exact if groups[e[0]] == groups[e[1]]}
+        assert same and found <= exact and same <= found
+        if threshold >= 0.8:
+            assert found == exact
+
+
+def test_index_groups_and_threads(index_case):
+    descs, groups, near = index_case
+    desc, off = stack(descs)
+    base = orb_pairs(desc, off, 0.3, candidates="index", n_threads=1)
+    for threads in (2, 3, None):
+        got = orb_pairs(desc, off, 0.3, candidates="index", n_threads=threads)
+        np.testing.assert_array_equal(got[0], base[0])
+        np.testing.assert_array_equal(got[1], base[1])
+    edges, scores = orb_pairs(desc, off, 0.3, groups=groups, candidates="index")
+    cross = groups[base[0][:, 0]] != groups[base[0][:, 1]]
+    np.testing.assert_array_equal(edges, base[0][cross])
+    np.testing.assert_array_equal(scores, base[1][cross])
+    labels = orb_components(desc, off, 0.3, groups=groups, candidates="index")
+    np.testing.assert_array_equal(labels, icas.connected_components(edges, len(descs)))
+
+
+def test_index_edge_cases(real_descs):
+    empty, off0 = stack([])
+    assert orb_pairs(empty, off0, 0.5, candidates="index")[0].shape == (0, 2)
+    assert orb_components(empty, off0, 0.5, candidates="index").shape == (0,)
+    one, off1 = stack(real_descs[:1])
+    assert orb_pairs(one, off1, 0.5, candidates="index")[0].shape == (0, 2)
+    np.testing.assert_array_equal(orb_components(one, off1, 0.5, candidates="index"), [0])
+    # identical images share every descriptor; an image without any shares none
+    desc, off = stack([real_descs[0], real_descs[0], None])
+    edges, scores = orb_pairs(desc, off, 0.5, candidates="index")
+    np.testing.assert_array_equal(edges, [[0, 1]])
+    np.testing.assert_array_equal(scores, [1.0])
+    np.testing.assert_array_equal(orb_components(desc, off, 0.5, candidates="index"), [0, 0, 1])
+
+
+@pytest.mark.parametrize("bad", ["auto", "ALL", None, 1])
+def test_index_bad_candidates_value(real_descs, bad):
+    desc, off = stack(real_descs[:2])
+    with pytest.raises(ValueError, match="candidates must be 'all' or 'index'"):
+        orb_pairs(desc, off, 0.5, candidates=bad)
+    with pytest.raises(ValueError, match="candidates must be 'all' or 'index'"):
+        orb_components(desc, off, 0.5, candidates=bad)
+
+
+def test_index_cpp_rechecks_its_parameters(real_descs):
+    desc, off = stack(real_descs[:2])
+    with pytest.raises(ValueError, match="radius must be in"):
+        _core.orb_pairs(desc, off, 0.5, None, 0, True, 257, 1)
+    with pytest.raises(ValueError, match="min_shared must be >= 1"):
+        _core.orb_components(desc, off, 0.5, None, 0, True, 16, 0)

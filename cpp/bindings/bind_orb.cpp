@@ -60,8 +60,18 @@ carray<double> cross(const carray<uint8_t>& desc_a, const carray<int64_t>& off_a
     return out;
 }
 
+OrbCandidates candidates_of(bool index, int radius, int min_shared) {
+    OrbCandidates how;
+    how.index = index;
+    how.radius = radius;
+    how.min_shared = min_shared;
+    return how;
+}
+
 py::tuple pairs(const carray<uint8_t>& desc, const carray<int64_t>& offsets, double threshold,
-                const std::optional<carray<int64_t>>& groups, int n_threads) {
+                const std::optional<carray<int64_t>>& groups, int n_threads, bool index,
+                int radius, int min_shared) {
+    const OrbCandidates how = candidates_of(index, radius, min_shared);
     const OrbImages im = images_of(desc, offsets, "descriptors", "offsets");
     PairOptions opt;
     opt.threshold = threshold;
@@ -70,14 +80,15 @@ py::tuple pairs(const carray<uint8_t>& desc, const carray<int64_t>& offsets, dou
     Edges e;
     {
         py::gil_scoped_release release;
-        e = orb_pairs(im, opt);
+        e = orb_pairs(im, opt, how);
     }
     return to_python(std::move(e));
 }
 
 carray<int64_t> components(const carray<uint8_t>& desc, const carray<int64_t>& offsets,
                            double threshold, const std::optional<carray<int64_t>>& groups,
-                           int n_threads) {
+                           int n_threads, bool index, int radius, int min_shared) {
+    const OrbCandidates how = candidates_of(index, radius, min_shared);
     const OrbImages im = images_of(desc, offsets, "descriptors", "offsets");
     PairOptions opt;
     opt.threshold = threshold;
@@ -87,7 +98,7 @@ carray<int64_t> components(const carray<uint8_t>& desc, const carray<int64_t>& o
     int64_t* out = labels.mutable_data();
     {
         py::gil_scoped_release release;
-        orb_components(im, opt, out);
+        orb_components(im, opt, out, how);
     }
     return labels;
 }
@@ -120,10 +131,12 @@ void register_orb(py::module_& m) {
     m.def(
         "orb_pairs", &pairs, py::arg("descriptors").noconvert(), py::arg("offsets").noconvert(),
         py::arg("threshold"), py::arg("groups").noconvert() = py::none(), py::arg("n_threads") = 0,
+        py::arg("index") = false, py::arg("radius") = 16, py::arg("min_shared") = 1,
         "Pairs i < j with ORB similarity >= threshold: (edges (m, 2) int64, scores (m,) float32).");
     m.def("orb_components", &components, py::arg("descriptors").noconvert(),
           py::arg("offsets").noconvert(), py::arg("threshold"),
           py::arg("groups").noconvert() = py::none(), py::arg("n_threads") = 0,
+          py::arg("index") = false, py::arg("radius") = 16, py::arg("min_shared") = 1,
           "Connected components of the ORB pairs graph: labels (n,) int64.");
     m.def("orb_matches", &matches, py::arg("query").noconvert(), py::arg("train").noconvert(),
           "Cross-checked Hamming matches as cv2.BFMatcher(NORM_HAMMING, crossCheck=True): "

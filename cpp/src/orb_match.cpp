@@ -24,6 +24,7 @@
 #include <stdexcept>
 
 #include "icas/pair_math.hpp"
+#include "icas/mih.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
 
@@ -373,7 +374,80 @@ void orb_cross(const OrbImages& a, const OrbImages& b, double* out, int n_thread
     pairs_cross<double>(a.n, b.n, sim, out, n_threads);
 }
 
-Edges orb_pairs(const OrbImages& images, const PairOptions& opt) {
+std::vector<int64_t> orb_index_candidates(const OrbImages& images, const OrbCandidates& how,
+                                          const PairOptions& opt) {
+    if (how.radius < 0 || how.radius > 8 * kOrbBytes)
+        throw std::invalid_argument("radius must be in [0, 256], got " +
+                                    std::to_string(how.radius));
+    if (how.min_shared < 1)
+        throw std::invalid_argument("min_shared must be >= 1, got " +
+                                    std::to_string(how.min_shared));
+    std::vector<int64_t> out;
+    if (images.n < 2 || images.total < 2) return out;
+    // Each descriptor's group is its image, so descriptor pairs inside one
+    // image are never formed. radius / 256 is exact in double, so the
+    // threshold admits exactly the distances <= radius.
+    std::vector<int64_t> owner(static_cast<size_t>(images.total));
+    for (int64_t i = 0; i < images.n; ++i)
+        std::fill(owner.begin() + images.offsets[i], owner.begin() + images.offsets[i + 1], i);
+    PairOptions near;
+    near.threshold = 1.0 - static_cast<double>(how.radius) / (8.0 * kOrbBytes);
+    near.groups = owner.data();
+    near.n_threads = opt.n_threads;
+    Edges d = hamming_index_pairs(images.descriptors, images.total, kOrbBytes, near, -1);
+    std::vector<int64_t> keys(static_cast<size_t>(d.size()));
+    for (int64_t k = 0; k < d.size(); ++k) {
+        int64_t a = owner[d.ij[2 * k]], b = owner[d.ij[2 * k + 1]];
+        if (a > b) std::swap(a, b);
+        keys[k] = a * images.n + b;
+    }
+    d = Edges();
+    std::sort(keys.begin(), keys.end());
+    for (size_t k = 0; k < keys.size();) {
+        size_t e = k;
+        while (e < keys.size() && keys[e] == keys[k]) ++e;
+        const int64_t i = keys[k] / images.n, j = keys[k] % images.n;
+        if (static_cast<int64_t>(e - k) >= how.min_shared && !detail::same_group(opt, i, j)) {
+            out.push_back(i);
+            out.push_back(j);
+        }
+        k = e;
+    }
+    return out;
+}
+
+Edges orb_pairs_among(const OrbImages& images, const int64_t* candidates, int64_t m,
+                      const PairOptions& opt) {
+    const TrainSet ts(images);
+    std::vector<float> score(static_cast<size_t>(m));
+    ExceptionCatcher errors;
+    const int threads = resolve_threads(opt.n_threads);
+#pragma omp parallel for schedule(dynamic, 64) num_threads(threads)
+    for (int64_t k = 0; k < m; ++k) {
+        errors.run([&] {
+            const int64_t i = candidates[2 * k], j = candidates[2 * k + 1];
+            const double s = ts.similarity(images.rows(i), images.count(i), j);
+            // NaN marks a pair below the threshold (similarities are in [0, 1]).
+            score[k] = s >= opt.threshold ? static_cast<float>(s)
+                                          : std::numeric_limits<float>::quiet_NaN();
+        });
+    }
+    errors.rethrow();
+    Edges e;
+    for (int64_t k = 0; k < m; ++k) {
+        if (score[k] != score[k]) continue;
+        e.ij.push_back(candidates[2 * k]);
+        e.ij.push_back(candidates[2 * k + 1]);
+        e.score.push_back(score[k]);
+    }
+    return e;
+}
+
+Edges orb_pairs(const OrbImages& images, const PairOptions& opt, const OrbCandidates& how) {
+    if (how.index) {
+        const std::vector<int64_t> c = orb_index_candidates(images, how, opt);
+        return orb_pairs_among(images, c.data(), static_cast<int64_t>(c.size() / 2), opt);
+    }
     const TrainSet ts(images);
     auto sim = [&](int64_t i, int64_t j) {
         return ts.similarity(images.rows(i), images.count(i), j);
@@ -381,7 +455,13 @@ Edges orb_pairs(const OrbImages& images, const PairOptions& opt) {
     return pairs_threshold(images.n, sim, opt);
 }
 
-void orb_components(const OrbImages& images, const PairOptions& opt, int64_t* labels) {
+void orb_components(const OrbImages& images, const PairOptions& opt, int64_t* labels,
+                    const OrbCandidates& how) {
+    if (how.index) {
+        const Edges e = orb_pairs(images, opt, how);
+        connected_components(e.ij.data(), e.size(), images.n, labels);
+        return;
+    }
     const TrainSet ts(images);
     auto sim = [&](int64_t i, int64_t j) {
         return ts.similarity(images.rows(i), images.count(i), j);

@@ -110,10 +110,11 @@ def _cluster_parser() -> argparse.ArgumentParser:
                    "to try (default no limit)")
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--candidates", choices=("auto", "all", "index"), default="auto",
-                   help="how pairs are found (imagehash, minhash): all compares every pair; "
-                   "index searches an index first (imagehash: exact; minhash: LSH, "
-                   "approximate, its expected recall is reported); auto (default): the "
-                   "kernel decides, always exact")
+                   help="how pairs are found (imagehash, minhash, orb): all compares every "
+                   "pair; index searches an index first (imagehash: exact; minhash: LSH, "
+                   "approximate, its expected recall is reported; orb: only images sharing "
+                   "a near-identical descriptor, approximate, about 3x faster); auto "
+                   "(default): the kernel decides, always exact")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--size", type=int, nargs=2, metavar=("W", "H"))
     g.add_argument("--scale", type=float, nargs=2, metavar=("FX", "FY"))

@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from icas import _validate
+from icas import _core, _validate
 from icas._minhash_sig import SCHEMES, hash_values, signatures
 from icas._phash import check_params as _check_phash_params
 from icas._phash import phash_bits
@@ -327,17 +327,10 @@ def corner_values(gray: np.ndarray, n_corners: int = 100, *, grid: int | None = 
     """
     h, w = gray.shape
     block, ksize, k = _HARRIS
-    response = cv2.cornerHarris(gray.astype(np.float32), block, ksize, k).ravel()
-    pos = np.flatnonzero(response > 0)
-    vals = response[pos]
-    if pos.size > n_corners:
-        # Keep everything at least as strong as the n-th strongest (ties
-        # included), then order only those: equal to a full stable sort.
-        kth = np.partition(vals, vals.size - n_corners)[vals.size - n_corners]
-        keep = vals >= kth
-        pos, vals = pos[keep], vals[keep]
-    order = np.argsort(-vals, kind="stable")[:n_corners]
-    rows, cols = np.divmod(pos[order], w)
+    response = np.ascontiguousarray(cv2.cornerHarris(gray.astype(np.float32), block, ksize, k))
+    # The first n_corners of a stable sort of the positive responses by
+    # decreasing value, in one C++ pass (numpy took 3 passes and 0.5 ms).
+    rows, cols = np.divmod(_core.strongest_positive(response, n_corners), w)
     if grid:
         cells = (f"{r * grid // h},{c * grid // w}".encode() for r, c in zip(rows.tolist(), cols.tolist()))
         return list(dict.fromkeys(cells))  # a set, in order of strength

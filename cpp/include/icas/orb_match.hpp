@@ -41,6 +41,19 @@ struct OrbImages {
     int64_t count(int64_t i) const { return offsets[i + 1] - offsets[i]; }
 };
 
+/// How orb_pairs / orb_components find the pairs to compare. All pairs
+/// (index = false) is exact. The index mode is approximate: it compares only
+/// images sharing at least `min_shared` pairs of descriptors within Hamming
+/// distance `radius` of each other (found by multi-index hashing over all
+/// descriptors, see mih.hpp), then computes the exact similarity of those
+/// candidates; a pair it misses is a pair whose images share fewer such
+/// descriptors (recall is measured in the tests and benchmarks).
+struct OrbCandidates {
+    bool index = false;   ///< false: every pair (exact); true: index candidates
+    int radius = 16;      ///< largest descriptor distance counted as shared, in [0, 256]
+    int min_shared = 1;   ///< descriptor pairs two images must share, >= 1
+};
+
 /// Throws std::invalid_argument (naming `name`) unless offsets (n_offsets,)
 /// starts at 0, never decreases and ends at `total`. n_offsets must be >= 1.
 void check_orb_offsets(const int64_t* offsets, int64_t n_offsets, int64_t total,
@@ -70,11 +83,31 @@ void orb_cross(const OrbImages& a, const OrbImages& b, double* out, int n_thread
 
 /// Pairs i < j (different groups when opt.groups is set) whose similarity is
 /// >= opt.threshold, ordered by (i, j) for any thread count.
-Edges orb_pairs(const OrbImages& images, const PairOptions& opt);
+/// With how.index, only the candidates of orb_index_candidates are compared
+/// (approximate; see OrbCandidates).
+Edges orb_pairs(const OrbImages& images, const PairOptions& opt, const OrbCandidates& how = {});
 
 /// Connected components of the graph of orb_pairs, written to labels (n,)
 /// (caller-owned) numbered in order of first appearance.
-void orb_components(const OrbImages& images, const PairOptions& opt, int64_t* labels);
+/// With how.index, the components of the index-mode orb_pairs.
+void orb_components(const OrbImages& images, const PairOptions& opt, int64_t* labels,
+                    const OrbCandidates& how = {});
+
+/// Candidate image pairs of the index mode (see OrbCandidates), flat
+/// (m, 2) row-major with i < j, sorted by (i, j), pairs of equal opt.groups
+/// left out; opt.threshold is ignored. Memory: the descriptor pairs within
+/// `radius` (16 bytes each) are held at once. OpenMP with opt.n_threads; the
+/// result does not depend on the thread count. Throws std::invalid_argument
+/// for a radius outside [0, 256] or min_shared < 1.
+std::vector<int64_t> orb_index_candidates(const OrbImages& images, const OrbCandidates& how,
+                                          const PairOptions& opt);
+
+/// The pairs among `candidates` (flat (m, 2), i < j, sorted by (i, j), not
+/// owned) whose exact similarity is >= opt.threshold, in the same order.
+/// opt.groups is not consulted (the candidates are taken as given). OpenMP
+/// over the candidates.
+Edges orb_pairs_among(const OrbImages& images, const int64_t* candidates, int64_t m,
+                      const PairOptions& opt);
 
 /// The matching kernel in use: "avx512-vpopcntdq" (CPU with AVX-512
 /// VPOPCNTDQ) or "portable" (scalar popcount, AVX2/AVX-512 clones).

@@ -17,7 +17,10 @@ DEFAULT_THRESHOLDS = {"imagehash": 0.8, "ssim": 0.8, "tm": 0.92, "orb": 0.93, "m
 THRESHOLD_RANGES = {"ssim": (-1.0, 1.0)}
 # Methods whose kernels can find their pairs with an index (``candidates=``,
 # see :mod:`icas.cluster.search`); the others always compare every pair.
-CANDIDATE_METHODS = {"imagehash", "minhash"}
+CANDIDATE_METHODS = {"imagehash", "minhash", "orb"}
+# Of those, the ones whose index is approximate (LSH bands; ORB's shared
+# descriptors): "auto" never picks it, and its results are marked inexact.
+APPROXIMATE_INDEX = {"minhash", "orb"}
 # Loose thresholds of a method used as the candidate stage of a verified pair
 # ("imagehash+orb"): about the 95th percentile of the similarities of
 # unrelated real photos (scikit-image's photos at 256 px), so 19 of 20
@@ -131,7 +134,10 @@ def pairs(fs, threshold: float, *, groups=None, n_threads=None, candidates="auto
     fn = getattr(sim, KERNELS[fs.method] + "_pairs")
     if len(fs) < 2:
         return np.empty((0, 2), np.int64), np.empty(0, np.float32)
-    extra = {"candidates": candidates} if fs.method in CANDIDATE_METHODS else {}
+    extra = {}
+    if fs.method in CANDIDATE_METHODS:
+        # (orb's kernel has no cost model: "auto" is its exact search)
+        extra["candidates"] = "all" if fs.method == "orb" and candidates == "auto" else candidates
     return fn(*fs.arrays, threshold, groups=groups, n_threads=n_threads, device=device, **extra)
 
 

@@ -5,18 +5,26 @@ record of it in summary.json, the checkpoint key and the summary line.
 first: multi-index hashing for imagehash (exact: the same pairs as comparing
 all), LSH banding for minhash (approximate: a pair at the threshold is found
 with the probability :func:`~icas.similarity.minhash_lsh_recall` gives for
-the bands; pairs found have exact scores). ``"auto"`` lets the kernel's cost
+the bands; pairs found have exact scores), shared descriptors for orb
+(approximate: only images sharing a descriptor pair within
+:data:`~icas.similarity._orb.INDEX_RADIUS` bits are compared, exactly).
+``"auto"`` lets the kernel's cost
 model decide and never chooses an approximate search: imagehash uses its
-index when the plan predicts it is faster, minhash compares every pair.
+index when the plan predicts it is faster, minhash and orb compare every pair.
 Methods outside :data:`~icas.cluster.methods.CANDIDATE_METHODS` always
 compare every pair. The merge of batches uses the same search as the
-batches (exact for imagehash; for minhash with "index" the merge is as
-approximate as the batches).
+batches (exact for imagehash; for minhash and orb with "index" the merge is
+as approximate as the batches).
 """
 
 from __future__ import annotations
 
-from icas.cluster.methods import CANDIDATE_METHODS, FeatureSet, split_method
+from icas.cluster.methods import (
+    APPROXIMATE_INDEX,
+    CANDIDATE_METHODS,
+    FeatureSet,
+    split_method,
+)
 from icas.similarity import _candidates
 
 
@@ -46,7 +54,7 @@ def used(fs, threshold: float, candidates: str) -> str:
 
         plan = hamming_index_plan(len(fs), int(fs.arrays[0].shape[1]) * 8, threshold)
         return "index" if plan["use_index"] else "all"
-    return "all"  # minhash: auto never takes the approximate search
+    return "all"  # minhash, orb: auto never takes the approximate search
 
 
 def describe(method: str, candidates: str, threshold, searches, *, num_perm: int | None,
@@ -57,7 +65,7 @@ def describe(method: str, candidates: str, threshold, searches, *, num_perm: int
     first = split_method(method)[0]
     kinds = sorted(set(searches))
     out: dict = {"requested": candidates, "used": kinds,
-                 "exact": not (first == "minhash" and "index" in kinds)}
+                 "exact": not (first in APPROXIMATE_INDEX and "index" in kinds)}
     if first == "minhash" and "index" in kinds:
         from icas.similarity import minhash_lsh_params, minhash_lsh_recall
 
@@ -70,9 +78,9 @@ def describe(method: str, candidates: str, threshold, searches, *, num_perm: int
 
 def key_entry(method: str, candidates: str) -> dict:
     """What the checkpoint key records of the search: only an approximate
-    search changes the pairs (for minhash "index"), so only it is recorded;
+    search changes the pairs (minhash or orb "index"), so only it is recorded;
     an exact search (any imagehash choice) reuses checkpoints of any other."""
-    if split_method(method)[0] == "minhash" and candidates == "index":
+    if split_method(method)[0] in APPROXIMATE_INDEX and candidates == "index":
         return {"candidates": "index"}
     return {}
 
@@ -87,6 +95,8 @@ def summary_text(record: dict | None) -> str:
         b, r = record["bands"]
         text += (f" (LSH {b} bands of {r}, expected recall {record['recall_at_threshold']:.3f} "
                  "at the threshold)")
-    else:
+    elif record.get("exact", True):
         text += " (exact)"
+    else:
+        text += " (shared descriptors, approximate)"
     return text
