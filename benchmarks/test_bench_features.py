@@ -89,7 +89,8 @@ def test_phash_reference(benchmark, jpegs):
 def test_phash_icas_one_thread(benchmark, jpegs):
     _info(benchmark, "icas", len(jpegs))
     f = benchmark.pedantic(
-        extract, args=(jpegs, "imagehash"), kwargs={"n_threads": 1, "hash_size": 64, "highfreq_factor": 16},
+        extract, args=(jpegs, "imagehash"),
+        kwargs={"n_threads": 1, "hash_size": 64, "highfreq_factor": 16},
         rounds=3, iterations=1,
     )
     np.testing.assert_array_equal(f.data, _reference_phash(jpegs))
@@ -99,7 +100,8 @@ def test_phash_icas_one_thread(benchmark, jpegs):
 def test_phash_icas_all_cores(benchmark, jpegs):
     _info(benchmark, "icas", len(jpegs))
     f = benchmark.pedantic(
-        extract, args=(jpegs, "imagehash"), kwargs={"n_threads": -1, "hash_size": 64, "highfreq_factor": 16},
+        extract, args=(jpegs, "imagehash"),
+        kwargs={"n_threads": -1, "hash_size": 64, "highfreq_factor": 16},
         rounds=3, iterations=1,
     )
     np.testing.assert_array_equal(f.data, _reference_phash(jpegs))
@@ -214,7 +216,7 @@ def test_decode_icas_full(benchmark, big_jpegs):
         return [read_image(p, size=(128, 128), reduced=False) for p in big_jpegs]
 
     out = benchmark.pedantic(run, rounds=3, iterations=1)
-    for a, b in zip(out, _reference_decode(big_jpegs)):
+    for a, b in zip(out, _reference_decode(big_jpegs), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -226,7 +228,7 @@ def test_decode_icas_reduced(benchmark, big_jpegs):
         return [read_image(p, size=(128, 128)) for p in big_jpegs]
 
     out = benchmark.pedantic(run, rounds=3, iterations=1)
-    for a, b in zip(out, _reference_decode(big_jpegs)):
+    for a, b in zip(out, _reference_decode(big_jpegs), strict=True):
         assert a.shape == b.shape and np.abs(a.astype(int) - b).mean() < 3
 
 
@@ -259,7 +261,8 @@ def test_minhash_reference(benchmark, jpegs):
 def test_minhash_icas_one_thread(benchmark, jpegs):
     _info(benchmark, "icas", len(jpegs))
     f = benchmark.pedantic(
-        extract, args=(jpegs, "minhash"), kwargs={"n_threads": 1, "grid": None}, rounds=3, iterations=1
+        extract, args=(jpegs, "minhash"), kwargs={"n_threads": 1, "grid": None}, rounds=3,
+        iterations=1
     )
     np.testing.assert_array_equal(f.data, _reference_minhash(jpegs))
     assert corner_values(read_image(jpegs[0], color=False))  # corners were found

@@ -29,7 +29,7 @@ def make_minhashes(scheme: str, n: int, seed: int) -> list[MinHash]:
     universe = np.array([rng.bytes(12) for _ in range(5000)], dtype=object)
     cores = [rng.choice(len(universe), size=60, replace=False) for _ in range(n // 8)]
     hashes = []
-    for i in range(n):
+    for _i in range(n):
         core = cores[int(rng.integers(0, len(cores)))]
         tokens = np.concatenate([core[rng.random(60) < 0.85], rng.choice(len(universe), size=8)])
         m = MinHash(num_perm=NUM_PERM, seed=1, scheme=scheme)

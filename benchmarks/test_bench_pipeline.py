@@ -129,7 +129,8 @@ def test_pipeline_icas(benchmark, folder, tmp_path, method):
     runs = iter(range(100))
 
     def run():
-        return Clusteror(folder, method=method, batch_size=N_IMAGES, out=tmp_path / f"o{next(runs)}",
+        return Clusteror(folder, method=method, batch_size=N_IMAGES,
+                         out=tmp_path / f"o{next(runs)}",
                          progress=False, report=False, size=(64, 64) if method in ("ssim", "tm")
                          else None, **params)()
 

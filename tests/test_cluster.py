@@ -65,7 +65,8 @@ def test_methods_find_the_groups(demo, tmp_path, method):
         for members in result.clusters.values():
             assert len({truth(p) for p in members}) == 1
     rows = read_manifest(result.out_dir / "clusters.csv")
-    assert {r["path"] for r in rows} == {str(p) for p in demo.iterdir() if not p.name.startswith(".")}
+    visible = {str(p) for p in demo.iterdir() if not p.name.startswith(".")}
+    assert {r["path"] for r in rows} == visible
     for r in rows:
         if r["cluster"] not in ("skipped", "outliers"):
             assert (result.out_dir / r["destination"]).is_file()
@@ -79,7 +80,8 @@ def test_batches_and_merge_equal_single_batch(easy, tmp_path):
     assert _partition(one) == _partition(many)
     assert sorted(Path(p).name for p in one.outliers) == sorted(Path(p).name for p in many.outliers)
     # Same final layout.
-    assert sorted(os.listdir(one.out_dir / "results")) == sorted(os.listdir(many.out_dir / "results"))
+    assert sorted(os.listdir(one.out_dir / "results")) == sorted(
+        os.listdir(many.out_dir / "results"))
 
 
 def test_dontmerge_then_merge_equals_full(easy, tmp_path):
@@ -88,7 +90,8 @@ def test_dontmerge_then_merge_equals_full(easy, tmp_path):
                      progress=False)()
     assert (part.out_dir / "batch_0").is_dir() and not (part.out_dir / "results").exists()
     merged = Clusteror(part.out_dir, option="merge", out=tmp_path / "merged", progress=False)()
-    assert {frozenset(Path(p).name for p in c) for c in merged.clusters.values()} == _partition(full)
+    merged_sets = {frozenset(Path(p).name for p in c) for c in merged.clusters.values()}
+    assert merged_sets == _partition(full)
 
 
 def test_outliers_join_clusters_of_other_batches(tmp_path):
@@ -114,7 +117,8 @@ def test_deterministic_across_threads_and_hash_seeds(demo, tmp_path):
                   progress=False)()
     assert a.labels == {p: b.labels[p] for p in a.labels}
     code = ("import sys; from icas.cluster import Clusteror; "
-            "r = Clusteror(sys.argv[1], method='orb', batch_size=9, out=sys.argv[2], progress=False)(); "
+            "r = Clusteror(sys.argv[1], method='orb', batch_size=9, out=sys.argv[2], "
+            "progress=False)(); "
             "print(sorted((p, l) for p, l in r.labels.items()))")
     outs = set()
     for seed in ("1", "2"):

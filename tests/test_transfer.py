@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from icas.cluster import output
-from icas.cluster.transfer import Journal, TransferError, Transferer, undo
+from icas.cluster.transfer import Journal, Transferer, TransferError, undo
 
 
 def _files(folder: Path, n: int = 5) -> list[Path]:
@@ -119,5 +119,6 @@ def test_journal_is_json_lines(tmp_path):
     (src,) = _files(tmp_path / "in", 1)
     with Journal(tmp_path / "out") as j:
         Transferer("copy", j).transfer(src, tmp_path / "out" / "a")
-    recs = [json.loads(line) for line in (tmp_path / "out" / "journal.jsonl").read_text().splitlines()]
+    journal = (tmp_path / "out" / "journal.jsonl").read_text()
+    recs = [json.loads(line) for line in journal.splitlines()]
     assert [r["op"] for r in recs] == ["begin", "done"]

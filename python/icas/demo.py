@@ -56,7 +56,8 @@ def make_demo(folder: Path, *, seed: int = 0) -> Path:
     Refuses a non-empty images folder that the demo did not write."""
     images = Path(folder) / "images"
     if images.exists() and any(images.iterdir()) and not (images / DEMO_MARKER).exists():
-        raise FileExistsError(f"{images}: exists and was not written by the demo; choose another DIR")
+        raise FileExistsError(f"{images}: exists and was not written by the demo; "
+                              "choose another DIR")
     images.mkdir(parents=True, exist_ok=True)
     (images / DEMO_MARKER).write_text("written by icas-cluster --demo\n", encoding="utf-8")
     rng = np.random.default_rng(seed)

@@ -167,7 +167,9 @@ def extract(
     max_pixels : int or None
         Images declaring more pixels are skipped (see :func:`icas.io.read_image`).
     **method_params
-        ``imagehash``: ``hash_size=8``, ``highfreq_factor=4`` (imagehash's own default; the original tool used 64 and 16, a 4096-bit hash so sensitive to detail that a 5% crop or a 4 px shift looks like an unrelated image).
+        ``imagehash``: ``hash_size=8``, ``highfreq_factor=4`` (imagehash's own
+        default; the original tool used 64 and 16, a 4096-bit hash so sensitive
+        to detail that a 5% crop or a 4 px shift looks like an unrelated image).
         ``minhash``: ``num_perm=128``, ``seed=1``, ``n_corners=100``, ``grid=16``,
         ``scheme="affine32"`` (datasketch's default since 2.0; ``"legacy"``
         for datasketch < 2.0 sketches).
@@ -301,7 +303,8 @@ def _minhash_task(read, params):
     return task
 
 
-def corner_values(gray: np.ndarray, n_corners: int = 100, *, grid: int | None = None) -> list[bytes]:
+def corner_values(gray: np.ndarray, n_corners: int = 100, *,
+                  grid: int | None = None) -> list[bytes]:
     """The MinHash set of one grayscale image: its strongest Harris corners.
 
     Parameters
@@ -332,9 +335,11 @@ def corner_values(gray: np.ndarray, n_corners: int = 100, *, grid: int | None = 
     # decreasing value, in one C++ pass (numpy took 3 passes and 0.5 ms).
     rows, cols = np.divmod(_core.strongest_positive(response, n_corners), w)
     if grid:
-        cells = (f"{r * grid // h},{c * grid // w}".encode() for r, c in zip(rows.tolist(), cols.tolist()))
+        cells = (f"{r * grid // h},{c * grid // w}".encode()
+                 for r, c in zip(rows.tolist(), cols.tolist(), strict=True))
         return list(dict.fromkeys(cells))  # a set, in order of strength
-    return [f"{r / h:.3f},{c / w:.3f}".encode() for r, c in zip(rows.tolist(), cols.tolist())]
+    return [f"{r / h:.3f},{c / w:.3f}".encode()
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
 
 
 def _orb_task(read, params):
