@@ -52,7 +52,6 @@ CI = os.environ.get("CI") == "true"
 N_IMAGES = 2_000 if CI else 100_000
 N_DASK = 1_000 if CI else 10_000
 GROUP = 3  # near-duplicates per pattern
-ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = """
 import json, resource, sys, time
@@ -101,11 +100,10 @@ def folder(tmp_path_factory) -> Path:
 
 def _run(folder: Path, out: Path, method: str, batch: int, workers: int = 0,
          candidates: str = "auto") -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "python"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    # The child imports icas as this process does (installed, or PYTHONPATH).
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(out), method,
                            str(batch), str(workers), candidates],
-                          capture_output=True, text=True, env=env, check=False)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
