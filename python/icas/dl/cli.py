@@ -19,7 +19,7 @@ _DL_FLAGS = {
     "checkpoint": "checkpoint", "device": "device", "eps": "eps", "min_samples": "min_samples",
     "min_cluster_size": "min_cluster_size", "max_cluster_size": "max_cluster_size",
     "max_iter": "max_iter", "image_size": "image_size", "vgg_weights": "vgg_weights",
-    "reduce": "reduce",
+    "reduce": "reduce", "neighbors": "neighbors",
 }
 # flags the classic methods share (--max-cluster-size: with dl, HDBSCAN's
 # grid; --device, a top-level flag: with dl, where torch runs)
@@ -57,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="square model input, a power of two (default 64, or the checkpoint's)")
     g.add_argument("--reduce", choices=("spectral", "l2", "none"), default=None,
                    help="embedding preparation before clustering (default spectral)")
+    g.add_argument("--neighbors", choices=("auto", "exact", "ann"), default=None,
+                   help="nearest-neighbour search: exact, approximate (HNSW; needs pip install "
+                   "\"icas[ann]\"), or auto: approximate from 10,000 embeddings on when "
+                   "installed (default auto)")
 
 
 def check(args: argparse.Namespace) -> str | None:

@@ -78,6 +78,15 @@ REDUCTIONS = ("spectral", "l2", "none")
 #: With fewer points than this, ``reduce="spectral"`` falls back to ``"l2"``.
 SPECTRAL_MIN_POINTS = 20
 
+#: From this many points on, ``hierarchy`` merges only neighbours (a
+#: connected k-nearest-neighbour graph, :data:`CONNECTIVITY_NEIGHBORS` per
+#: point): memory O(n k) instead of the n^2 / 2 distances of the full Ward
+#: tree (400 MB at 10,000 points, 40 GB at 100,000).
+HIERARCHY_DENSE_LIMIT = 5000
+CONNECTIVITY_NEIGHBORS = 10
+
+NEIGHBORS = ("auto", "exact", "ann")
+
 
 def check_algorithm(algorithm: str) -> str:
     """The canonical name of ``algorithm`` (case-insensitive), or ValueError."""
@@ -242,8 +251,15 @@ class EmbeddingClusterer:
         metrics keep rising with the number of clusters (on the digits they
         picked 17-20 clusters for 10 digits); judged on the embeddings, they
         pick 10-11.
+    neighbors : {"auto", "exact", "ann"}, default "auto"
+        How nearest neighbours are found for the spectral graph, the DBSCAN
+        radii and the connectivity of ``hierarchy`` from
+        :data:`HIERARCHY_DENSE_LIMIT` points on: exactly, approximately
+        (HNSW; the extra ``icas[ann]``), or approximately only for large sets
+        when the extra is installed (:func:`icas.dl.neighbors.knn_graph`).
     random_state : int, default 0
-        Seeds kmeans, the mixture, the spectral solver and the silhouette sample.
+        Seeds kmeans, the mixture, the spectral solver, the HNSW graph and
+        the silhouette sample.
     silhouette_sample : int or None, default 4000
         Points the silhouette is computed on (None: all).
     n_threads : int, optional
@@ -268,7 +284,7 @@ class EmbeddingClusterer:
 
     def __init__(self, algorithm: str = "kmeans", *, n_clusters=None, max_iter=None, eps=None,
                  min_samples=None, min_cluster_size=None, max_cluster_size=None,
-                 reduce: str = "spectral", random_state: int = 0,
+                 reduce: str = "spectral", neighbors: str = "auto", random_state: int = 0,
                  silhouette_sample: int | None = 4000, n_threads: int | None = None):
         self.algorithm = algorithm
         self.n_clusters = n_clusters
@@ -278,6 +294,7 @@ class EmbeddingClusterer:
         self.min_cluster_size = min_cluster_size
         self.max_cluster_size = max_cluster_size
         self.reduce = reduce
+        self.neighbors = neighbors
         self.random_state = random_state
         self.silhouette_sample = silhouette_sample
         self.n_threads = n_threads
@@ -322,17 +339,16 @@ class EmbeddingClusterer:
         if self.reduce == "spectral" and len(X) >= SPECTRAL_MIN_POINTS:
             from icas.dl.spectral import spectral_embedding
 
-            return spectral_embedding(X, random_state=self.random_state)[0], X
+            return spectral_embedding(X, random_state=self.random_state,
+                                      neighbors=self.neighbors)[0], X
         return X, X
 
     def _auto_eps(self, X: np.ndarray, min_samples: int) -> tuple[float, ...]:
-        from sklearn.neighbors import NearestNeighbors
+        from icas.dl.neighbors import knn_graph
 
-        k = min(min_samples, len(X) - 1)
-        if k < 1:
+        if len(X) < 2:
             return (1.0,)
-        dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
-        kth = dist[:, k]
+        kth = knn_graph(X, min_samples, method=self.neighbors, seed=self.random_state)[1][:, -1]
         eps = [float(np.quantile(kth, q)) for q in EPS_QUANTILES]
         return tuple(dict.fromkeys(e for e in eps if e > 0)) or (1.0,)
 
@@ -383,6 +399,30 @@ class EmbeddingClusterer:
                        min_samples=params["min_samples"],
                        max_cluster_size=params["max_cluster_size"], copy=True).fit_predict(X)
 
+    def _ward(self, X: np.ndarray) -> np.ndarray:
+        """The Ward tree as a scipy linkage matrix; from HIERARCHY_DENSE_LIMIT
+        points on, merging only along a connected neighbour graph."""
+        n = len(X)
+        if n < HIERARCHY_DENSE_LIMIT:
+            from scipy.cluster.hierarchy import ward
+
+            return ward(X)
+        from sklearn.cluster import ward_tree
+
+        from icas.dl.neighbors import connectivity_graph
+
+        graph = connectivity_graph(X, CONNECTIVITY_NEIGHBORS, method=self.neighbors,
+                                   seed=self.random_state)
+        children = ward_tree(X, connectivity=graph)[0]
+        # Constrained merges need not grow in height, so the linkage carries
+        # the merge order as its height: fcluster's maxclust then undoes the
+        # last merges, as scikit-learn's cut of such a tree does.
+        size = np.ones(2 * n - 1)
+        for i, (a, b) in enumerate(children):
+            size[n + i] = size[a] + size[b]
+        return np.column_stack([children.astype(np.float64), np.arange(1.0, n),
+                                size[n:]])
+
     def _cannot_run(self, params: dict, n: int) -> str:
         k = params.get("n_clusters")
         if k is not None and k >= n:
@@ -412,14 +452,19 @@ class EmbeddingClusterer:
             raise ValueError("embeddings contain NaN or infinite values")
         algo = check_algorithm(self.algorithm)
         self.grid()  # validate before any work
+        if self.neighbors not in NEIGHBORS:
+            raise ValueError(f"neighbors must be one of {', '.join(NEIGHBORS)}, "
+                             f"got {self.neighbors!r}")
+        if self.neighbors == "ann":
+            from icas.dl.neighbors import require_faiss
+
+            require_faiss()  # before any work, not at the first large graph
         X, judged = self.prepare(X)
         self.embedding_ = X
         n = len(X)
         tree = None
         if algo == "hierarchy" and n >= 2:
-            from scipy.cluster.hierarchy import ward
-
-            tree = ward(X)
+            tree = self._ward(X)
         self.candidates_: list[Candidate] = []
         for params in self._combinations(X) if n >= 2 else ():
             why = self._cannot_run(params, n)

@@ -24,7 +24,13 @@ from icas.cluster import output
 from icas.cluster.pipeline import OPTIONS, Clusteror, ClusterResult
 from icas.cluster.transfer import TRANSFERS
 from icas.dl._deps import require_torch
-from icas.dl.clusterer import REDUCTIONS, EmbeddingClusterer, check_algorithm, relabel
+from icas.dl.clusterer import (
+    NEIGHBORS,
+    REDUCTIONS,
+    EmbeddingClusterer,
+    check_algorithm,
+    relabel,
+)
 from icas.dl.dataset import ImageFolderDataset
 from icas.dl.embed import embed_files, model_fingerprint
 from icas.dl.losses import LOSSES
@@ -152,6 +158,10 @@ class DLClusteror(Clusteror):
         Preparation of the embeddings in each batch. The merge always works
         on unit-length embeddings (``"l2"``, or ``"none"`` if chosen), since
         spectral coordinates of different batches are not comparable.
+    neighbors : {"auto", "exact", "ann"}, default "auto"
+        Nearest-neighbour search of the clustering (see
+        :class:`icas.dl.clusterer.EmbeddingClusterer`); ``"ann"`` needs the
+        extra ``icas[ann]``.
     seed : int, default 0
         Seeds the model's initial weights, the training order and the clustering.
     num_of_threads, option, transfer, overwrite, out, order, resume, progress,
@@ -192,8 +202,8 @@ class DLClusteror(Clusteror):
                  epochs=DEFAULT_EPOCHS, lr=1e-3, train_batch_size=64, loss="mse",
                  device="auto", vgg_weights=None, feature_net=None, n_clusters=None,
                  max_iter=None, eps=None, min_samples=None, min_cluster_size=None,
-                 max_cluster_size=None, reduce="spectral", seed=0, out=None, order="size",
-                 resume=False, progress=True, recursive=False, report=True):
+                 max_cluster_size=None, reduce="spectral", neighbors="auto", seed=0, out=None,
+                 order="size", resume=False, progress=True, recursive=False, report=True):
         super().__init__(images_folder_path, method="dl", batch_size=batch_size,
                          num_of_threads=num_of_threads, option=option, transfer=transfer,
                          overwrite=overwrite, out=out, order=order, resume=resume,
@@ -214,6 +224,7 @@ class DLClusteror(Clusteror):
                             "min_samples": min_samples, "min_cluster_size": min_cluster_size,
                             "max_cluster_size": max_cluster_size}
         self.reduce = reduce
+        self.neighbors = neighbors
         self.seed = seed
 
     # -- validation -------------------------------------------------------
@@ -249,6 +260,13 @@ class DLClusteror(Clusteror):
         if self.epochs == 0 and self.model is None and self.checkpoint is None:
             raise ValueError("epochs=0 (no training) needs a model or a checkpoint")
         self._clusterer().grid()
+        if self.neighbors not in NEIGHBORS:
+            raise ValueError(f"neighbors must be one of {', '.join(NEIGHBORS)}, "
+                             f"got {self.neighbors!r}")
+        if self.neighbors == "ann":
+            from icas.dl.neighbors import require_faiss
+
+            require_faiss()
         self._device = resolve_device(self.device)
         # No threshold, chain guard or verifying method on this path.
         self._candidate = None
@@ -257,6 +275,7 @@ class DLClusteror(Clusteror):
     def _clusterer(self, reduce: str | None = None) -> EmbeddingClusterer:
         return EmbeddingClusterer(self.algorithm, **self.grid_params,
                                   reduce=self.reduce if reduce is None else reduce,
+                                  neighbors=self.neighbors,
                                   random_state=self.seed, n_threads=self.num_of_threads)
 
     # -- model ------------------------------------------------------------
@@ -409,7 +428,8 @@ class DLClusteror(Clusteror):
         if self.algorithm in ("DBSCAN", "HDBSCAN"):
             # Chaining: centres closer than a typical member is to its centre.
             return EmbeddingClusterer("DBSCAN", eps=[max(spread, 1e-12)], min_samples=[1],
-                                      reduce="none", random_state=self.seed,
+                                      reduce="none", neighbors=self.neighbors,
+                                      random_state=self.seed,
                                       n_threads=self.num_of_threads)
         return self._clusterer("none" if self.reduce == "none" else "l2")
 

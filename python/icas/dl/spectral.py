@@ -11,9 +11,11 @@ about 0.8 (the README has the measurements).
 The graph links each point to its ``n_neighbors`` nearest neighbours with
 self-tuning weights ``exp(-d_ij^2 / (s_i s_j))``, ``s_i`` the distance of
 point i to its 7th neighbour (Zelnik-Manor & Perona 2004), symmetrised by the
-maximum. The number of eigenvectors kept is where the gap between consecutive
-eigenvalues of the normalised Laplacian is largest (at least 2, at most
-``max_dim``); the rows are then L2-normalised.
+maximum; the neighbours are exact, or approximate (HNSW, the extra
+``icas[ann]``) for large sets, see :mod:`icas.dl.neighbors`. The number
+of eigenvectors kept is where the gap between consecutive eigenvalues of
+the normalised Laplacian is largest (at least 2, at most ``max_dim``); the
+rows are then L2-normalised.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from scipy import sparse
 DENSE_LIMIT = 3000
 
 
-def _affinity(X: np.ndarray, n_neighbors: int) -> sparse.csr_matrix:
-    from sklearn.neighbors import NearestNeighbors
+def _affinity(X: np.ndarray, n_neighbors: int, neighbors: str = "auto",
+              random_state: int = 0) -> sparse.csr_matrix:
+    from icas.dl.neighbors import knn_graph
 
     n = len(X)
-    k = min(n_neighbors, n - 1)
-    dist, ind = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
-    dist, ind = dist[:, 1:], ind[:, 1:]  # drop each point itself
+    ind, dist = knn_graph(X, n_neighbors, method=neighbors, seed=random_state)
+    k = ind.shape[1]
     scale = dist[:, min(7, k) - 1]
     scale = np.where(scale > 0, scale, max(float(scale.max()), 1e-12))  # duplicates
     w = np.exp(-(dist**2) / (scale[:, None] * scale[ind]))
@@ -64,7 +66,8 @@ def _leading_eigenvectors(M: sparse.csr_matrix, m: int, random_state: int):
 
 
 def spectral_embedding(X, *, n_neighbors: int = 10, max_dim: int = 20,
-                       random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                       random_state: int = 0,
+                       neighbors: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Re-embed points by the eigenvectors of their neighbour graph.
 
     Parameters
@@ -75,6 +78,9 @@ def spectral_embedding(X, *, n_neighbors: int = 10, max_dim: int = 20,
     max_dim : int, default 20
         Largest number of dimensions kept.
     random_state : int, default 0
+        Seeds the sparse eigensolver and the HNSW levels.
+    neighbors : {"auto", "exact", "ann"}, default "auto"
+        How the neighbour graph is found (:func:`icas.dl.neighbors.knn_graph`).
 
     Returns
     -------
@@ -87,7 +93,7 @@ def spectral_embedding(X, *, n_neighbors: int = 10, max_dim: int = 20,
     n = len(X)
     if n < 4:
         raise ValueError(f"spectral embedding needs at least 4 points, got {n}")
-    A = _affinity(X, n_neighbors)
+    A = _affinity(X, n_neighbors, neighbors, random_state)
     d = np.asarray(A.sum(axis=1)).ravel()
     inv = sparse.diags(1.0 / np.sqrt(np.maximum(d, 1e-300)))
     M = (inv @ A @ inv).tocsr()
