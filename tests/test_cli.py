@@ -59,6 +59,15 @@ def test_move_and_undo(tmp_path, capsys):
     assert sorted(p.name for p in images.iterdir()) == [".icas-demo", "notes.txt"]
     assert cluster_main(["--undo", str(out)]) == 0
     assert sorted(p.name for p in images.iterdir()) == names
+    capsys.readouterr()
+    # Again (as after an undo killed as it ended): nothing to do, not an error.
+    assert cluster_main(["--undo", str(out)]) == 0
+    assert "undone 0 transfers" in capsys.readouterr().out
+    assert sorted(p.name for p in images.iterdir()) == names
+    # A folder that never had a journal is an error, in one line.
+    (tmp_path / "empty").mkdir()
+    assert cluster_main(["--undo", str(tmp_path / "empty")]) == 1
+    assert "no journal.jsonl; nothing to undo" in capsys.readouterr().err
 
 
 def test_python_dash_m(tmp_path):

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from icas.cluster.transfer import JOURNAL_NAME, Journal
+from icas.cluster.transfer import JOURNAL_NAME, UNDONE_NAME, Journal
 
 MARKER = ".icas-output"
 MANIFEST = "clusters.csv"
@@ -96,7 +96,7 @@ def _holds_moved_files(out_dir: Path) -> bool:
 
 def clear(out_dir: Path) -> None:
     """Remove what an icas run wrote (never anything else)."""
-    for name in OUR_ENTRIES + (JOURNAL_NAME,):
+    for name in OUR_ENTRIES + (JOURNAL_NAME, UNDONE_NAME):
         p = out_dir / name
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)

@@ -27,6 +27,9 @@ from pathlib import Path
 
 TRANSFERS = ("copy", "move", "symlink", "hardlink")
 JOURNAL_NAME = "journal.jsonl"
+# A finished undo keeps its journal under this name: running the undo again
+# (e.g. after it was killed as it ended) is then a no-op, not an error.
+UNDONE_NAME = "journal.undone.jsonl"
 
 
 class TransferError(RuntimeError):
@@ -359,11 +362,15 @@ def undo(out_dir: Path) -> tuple[int, list[str]]:
     """Reverse every transfer recorded in ``out_dir``'s journal, newest first:
     moved files go back to where they were, copies and links are removed.
     Returns (number undone, problems). Safe to run again after an
-    interruption: what was already put back counts as undone. Entries whose
+    interruption: what was already put back counts as undone, and after a
+    finished undo (its journal kept as ``journal.undone.jsonl``) it does
+    nothing. Entries whose
     destination is not inside ``out_dir`` are refused (reported), never
     touched."""
     journal = Journal(out_dir)
     if not journal.path.exists():
+        if (Path(out_dir) / UNDONE_NAME).exists():
+            return 0, []  # undone already
         raise FileNotFoundError(f"{out_dir}: no {JOURNAL_NAME}; nothing to undo")
     entries, done = journal.read()
     undone, problems = 0, []
@@ -394,5 +401,5 @@ def undo(out_dir: Path) -> tuple[int, list[str]]:
         except OSError as exc:
             problems.append(f"{dst}: {exc.strerror or exc}")
     if not problems:
-        journal.path.unlink()
+        os.replace(journal.path, journal.path.with_name(UNDONE_NAME))
     return undone, problems
