@@ -123,3 +123,17 @@ def test_cli_summary_names_the_search(demo, tmp_path, capsys):
     code = cluster_main([str(demo), "--candidates", "index", "-q", "--out", str(tmp_path / "p")])
     assert code == 0
     assert "candidates index (exact)" in capsys.readouterr().out
+
+
+def test_a_large_minhash_batch_on_auto_suggests_the_index(monkeypatch, tmp_path, demo, caplog):
+    from icas.cluster import search
+
+    monkeypatch.setattr(search, "MINHASH_ADVICE", 10)
+    with caplog.at_level("WARNING", logger="icas"):
+        _run(demo, tmp_path / "a", method="minhash")
+    assert any("--candidates index" in r.message for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="icas"):
+        _run(demo, tmp_path / "b", method="minhash", candidates="all")
+        _run(demo, tmp_path / "c", method="imagehash")
+    assert not any("--candidates index" in r.message for r in caplog.records)

@@ -442,6 +442,8 @@ class Clusteror:
     def _batch_pairs(self, fs, threshold: float, stamp_of, partial: Path | None):
         """(edges, scores, evidence) of a batch; a long pair stage goes by
         tiles saved to ``partial`` (see :mod:`icas.cluster.blocks`)."""
+        if (why := search.advice(fs, self.candidates)) is not None:
+            log.warning(why)
         tile = blocks.tile_size(fs) if (self._candidate is None and partial is not None
                                         and search.used(fs, threshold, self.candidates) == "all") \
             else None
