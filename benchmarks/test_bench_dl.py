@@ -103,8 +103,9 @@ def test_embed_icas(benchmark, images):
     benchmark.group = "dl-embed"
     benchmark.extra_info.update(pairs=N_IMAGES, role="icas", image_size=SIZE)
     model = _model().eval()
-    out = benchmark.pedantic(embed, args=(model, images), kwargs={"device": "cpu"},
-                             rounds=3, iterations=1)
+    out = benchmark.pedantic(
+        embed, args=(model, images), kwargs={"device": "cpu"}, rounds=3, iterations=1
+    )
     assert out.shape == (N_IMAGES, 32) and np.isfinite(out).all()
 
 
@@ -136,8 +137,9 @@ def test_cluster_icas(benchmark, embeddings):
     X, y = embeddings
     benchmark.group = "dl-cluster"
     benchmark.extra_info.update(pairs=N_EMBEDDINGS, role="icas", grid=GRID)
-    c = benchmark.pedantic(lambda: EmbeddingClusterer("kmeans", n_clusters=GRID).fit(X),
-                           rounds=1, iterations=1)
+    c = benchmark.pedantic(
+        lambda: EmbeddingClusterer("kmeans", n_clusters=GRID).fit(X), rounds=1, iterations=1
+    )
     assert c.best_params_["n_clusters"] == 10
     assert adjusted_rand_score(y, c.labels_) > 0.99
 
@@ -154,8 +156,14 @@ def test_cluster_reference(benchmark, embeddings):
         fits = []
         for k in GRID:
             labels = KMeans(k, n_init=4, random_state=0).fit_predict(X)
-            fits.append((silhouette_score(X, labels), -davies_bouldin_score(X, labels),
-                         calinski_harabasz_score(X, labels), labels))
+            fits.append(
+                (
+                    silhouette_score(X, labels),
+                    -davies_bouldin_score(X, labels),
+                    calinski_harabasz_score(X, labels),
+                    labels,
+                )
+            )
         return fits
 
     fits = benchmark.pedantic(run, rounds=1, iterations=1)

@@ -66,8 +66,9 @@ def _recall(ann_dist: np.ndarray, exact_dist: np.ndarray) -> float:
 @pytest.mark.benchmark(group="dl-knn")
 def test_knn_hnsw(benchmark, data, exact_subset):
     X, queries = data
-    ind, dist = benchmark.pedantic(knn_graph, args=(X, K), kwargs={"method": "ann"},
-                                   rounds=1, iterations=1)
+    ind, dist = benchmark.pedantic(
+        knn_graph, args=(X, K), kwargs={"method": "ann"}, rounds=1, iterations=1
+    )
     assert ind.shape == (N, K) and (ind != np.arange(N)[:, None]).all()
     recall = _recall(dist[queries], exact_subset)
     benchmark.extra_info.update(role="icas", pairs=N, recall=recall, points=N)

@@ -37,8 +37,9 @@ EPOCHS = 3 if CI else None  # None: the default
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> Path:
-    return write_digits(tmp_path_factory.mktemp("digits") / "img", classes=10,
-                        per_class=PER_CLASS, seed=0)
+    return write_digits(
+        tmp_path_factory.mktemp("digits") / "img", classes=10, per_class=PER_CLASS, seed=0
+    )
 
 
 @pytest.mark.benchmark(group="dl-quality")
@@ -47,13 +48,15 @@ def test_dl_default_settings(benchmark, digits, tmp_path):
     runs = iter(range(10))
 
     def run():
-        return DLClusteror(digits, out=tmp_path / f"o{next(runs)}", progress=False,
-                           report=False, **kwargs)()
+        return DLClusteror(
+            digits, out=tmp_path / f"o{next(runs)}", progress=False, report=False, **kwargs
+        )()
 
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     ari = ari_of(result)
-    benchmark.extra_info.update(role="icas", pairs=len(result.labels), ari=round(ari, 3),
-                                clusters=len(result.clusters))
+    benchmark.extra_info.update(
+        role="icas", pairs=len(result.labels), ari=round(ari, 3), clusters=len(result.clusters)
+    )
     assert ari > 0.2  # far above chance (0); the measured figure is in the README
 
 
@@ -64,8 +67,12 @@ def test_raw_pixel_kmeans(benchmark, digits):
     from sklearn.metrics import adjusted_rand_score
 
     paths = sorted(digits.iterdir())
-    X = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).ravel() for p in paths]).astype(
-        np.float64) / 255
+    X = (
+        np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).ravel() for p in paths]).astype(
+            np.float64
+        )
+        / 255
+    )
 
     def run():
         return KMeans(10, n_init=10, random_state=0).fit_predict(X)

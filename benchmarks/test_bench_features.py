@@ -89,9 +89,11 @@ def test_phash_reference(benchmark, jpegs):
 def test_phash_icas_one_thread(benchmark, jpegs):
     _info(benchmark, "icas", len(jpegs))
     f = benchmark.pedantic(
-        extract, args=(jpegs, "imagehash"),
+        extract,
+        args=(jpegs, "imagehash"),
         kwargs={"n_threads": 1, "hash_size": 64, "highfreq_factor": 16},
-        rounds=3, iterations=1,
+        rounds=3,
+        iterations=1,
     )
     np.testing.assert_array_equal(f.data, _reference_phash(jpegs))
 
@@ -100,9 +102,11 @@ def test_phash_icas_one_thread(benchmark, jpegs):
 def test_phash_icas_all_cores(benchmark, jpegs):
     _info(benchmark, "icas", len(jpegs))
     f = benchmark.pedantic(
-        extract, args=(jpegs, "imagehash"),
+        extract,
+        args=(jpegs, "imagehash"),
         kwargs={"n_threads": -1, "hash_size": 64, "highfreq_factor": 16},
-        rounds=3, iterations=1,
+        rounds=3,
+        iterations=1,
     )
     np.testing.assert_array_equal(f.data, _reference_phash(jpegs))
 
@@ -261,8 +265,11 @@ def test_minhash_reference(benchmark, jpegs):
 def test_minhash_icas_one_thread(benchmark, jpegs):
     _info(benchmark, "icas", len(jpegs))
     f = benchmark.pedantic(
-        extract, args=(jpegs, "minhash"), kwargs={"n_threads": 1, "grid": None}, rounds=3,
-        iterations=1
+        extract,
+        args=(jpegs, "minhash"),
+        kwargs={"n_threads": 1, "grid": None},
+        rounds=3,
+        iterations=1,
     )
     np.testing.assert_array_equal(f.data, _reference_minhash(jpegs))
     assert corner_values(read_image(jpegs[0], color=False))  # corners were found

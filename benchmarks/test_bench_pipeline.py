@@ -35,8 +35,14 @@ METHODS = ["imagehash", "ssim", "tm", "orb", "minhash"]
 
 # The original tool's pipeline on such a folder, one batch (issue 3), in s.
 # It hashed with 64/16; icas's default imagehash is 8/4.
-SEED_SECONDS = {"tm": 6.8, "orb": 7.4, "minhash": 7.9, "ssim": 9.0, "imagehash": 24.6,
-                "imagehash-64/16": 24.6}
+SEED_SECONDS = {
+    "tm": 6.8,
+    "orb": 7.4,
+    "minhash": 7.9,
+    "ssim": 9.0,
+    "imagehash": 24.6,
+    "imagehash-64/16": 24.6,
+}
 
 _TABLE: dict[str, dict] = {}
 
@@ -53,15 +59,21 @@ def _print_table(request):
 
 def _write_table(write) -> None:
     write("")
-    write(f"{'pipeline (1000 x 256 px)':26s} {'total s':>8s} {'decode s':>9s} {'share':>6s} "
-          f"{'seed s':>7s} {'ratio':>6s}  stages / notes")
+    write(
+        f"{'pipeline (1000 x 256 px)':26s} {'total s':>8s} {'decode s':>9s} {'share':>6s} "
+        f"{'seed s':>7s} {'ratio':>6s}  stages / notes"
+    )
     for name, row in _TABLE.items():
         seed = SEED_SECONDS.get(name.removesuffix("-index"))
         ratio = f"{seed / row['total']:5.1f}x" if seed else "-"
-        decode = f"{row['decode']:9.2f} {100 * row['decode'] / row['total']:5.0f}%" \
-            if "decode" in row else f"{'-':>9s} {'-':>6s}"
-        write(f"{name:26s} {row['total']:8.2f} {decode} {seed or 0:7.1f} {ratio:>6s}  "
-              f"{row['notes']}")
+        decode = (
+            f"{row['decode']:9.2f} {100 * row['decode'] / row['total']:5.0f}%"
+            if "decode" in row
+            else f"{'-':>9s} {'-':>6s}"
+        )
+        write(
+            f"{name:26s} {row['total']:8.2f} {decode} {seed or 0:7.1f} {ratio:>6s}  {row['notes']}"
+        )
 
 
 def _make_folder(folder: Path, n: int, seed: int = 0) -> Path:
@@ -69,9 +81,17 @@ def _make_folder(folder: Path, n: int, seed: int = 0) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    sources = [cv2.cvtColor(getattr(data, name)(), cv2.COLOR_RGB2BGR)
-               for name in ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
-                            "immunohistochemistry")]
+    sources = [
+        cv2.cvtColor(getattr(data, name)(), cv2.COLOR_RGB2BGR)
+        for name in (
+            "astronaut",
+            "coffee",
+            "chelsea",
+            "rocket",
+            "hubble_deep_field",
+            "immunohistochemistry",
+        )
+    ]
     for i in range(n):
         src = sources[i % len(sources)]
         h, w = src.shape[:2]
@@ -105,11 +125,14 @@ def _decode_time(folder: Path, method: str) -> float:
     paths = list_images(folder)
     size = (64, 64) if method in ("ssim", "tm") else None
     if method == "imagehash":
+
         def task(p):
             return _read_pil(p).convert("L")  # Pillow decodes lazily: force it
     else:
+
         def task(p):
             return read_image(p, color=method == "tm", size=size)
+
     t = time.perf_counter()
     results, skipped = F._run(task, paths, F._workers(None), False, "decode")
     elapsed = time.perf_counter() - t
@@ -129,10 +152,16 @@ def test_pipeline_icas(benchmark, folder, tmp_path, method):
     runs = iter(range(100))
 
     def run():
-        return Clusteror(folder, method=method, batch_size=N_IMAGES,
-                         out=tmp_path / f"o{next(runs)}",
-                         progress=False, report=False, size=(64, 64) if method in ("ssim", "tm")
-                         else None, **params)()
+        return Clusteror(
+            folder,
+            method=method,
+            batch_size=N_IMAGES,
+            out=tmp_path / f"o{next(runs)}",
+            progress=False,
+            report=False,
+            size=(64, 64) if method in ("ssim", "tm") else None,
+            **params,
+        )()
 
     cpu, wall = time.process_time(), time.perf_counter()
     result = benchmark.pedantic(run, rounds=1, iterations=1)
@@ -140,9 +169,14 @@ def test_pipeline_icas(benchmark, folder, tmp_path, method):
     total = time.perf_counter() - wall  # end to end, as the seed's figures
     cpu = time.process_time() - cpu  # all threads: on a busy machine, wall >= cpu / cores
     decode = _decode_time(folder, method)
-    benchmark.extra_info.update(timings=result.timings, decode_s=decode, cpu_s=cpu,
-                                decode_share=decode / total,
-                                seed_s=SEED_SECONDS[name], seed_ratio=SEED_SECONDS[name] / total)
+    benchmark.extra_info.update(
+        timings=result.timings,
+        decode_s=decode,
+        cpu_s=cpu,
+        decode_share=decode / total,
+        seed_s=SEED_SECONDS[name],
+        seed_ratio=SEED_SECONDS[name] / total,
+    )
     stages = " ".join(f"{k} {v:.2f}" for k, v in result.timings.items() if k != "total")
     _TABLE[name] = {"total": total, "decode": decode, "notes": f"cpu {cpu:.2f} | {stages}"}
     assert len(result.labels) == N_IMAGES
@@ -166,18 +200,28 @@ def test_orb_index_candidates(benchmark, folder):
     benchmark.extra_info.update(role="icas", pairs=N_IMAGES * (N_IMAGES - 1) // 2)
     t = time.perf_counter()
     edges, scores = benchmark.pedantic(
-        orb_pairs, args=(feats.data, feats.offsets, threshold), kwargs={"candidates": "index"},
-        rounds=1, iterations=1)
+        orb_pairs,
+        args=(feats.data, feats.offsets, threshold),
+        kwargs={"candidates": "index"},
+        rounds=1,
+        iterations=1,
+    )
     t_index = time.perf_counter() - t
     found = {tuple(e) for e in edges.tolist()}
     truth = dict(zip(map(tuple, exact.tolist()), exact_scores.tolist(), strict=True))
     recall = sum(e in truth for e in found) / max(1, len(truth))
-    benchmark.extra_info.update(recall=recall, exact_pairs=len(truth), found_pairs=len(found),
-                                exact_s=t_exact, features_s=t_features)
+    benchmark.extra_info.update(
+        recall=recall,
+        exact_pairs=len(truth),
+        found_pairs=len(found),
+        exact_s=t_exact,
+        features_s=t_features,
+    )
     _TABLE["orb-index"] = {
         "total": t_features + t_index,
         "notes": f"features {t_features:.2f} + index pairs {t_index:.2f} (exact pairs "
-                 f"{t_exact:.2f}); recall {recall:.4f} ({len(found)} of {len(truth)} pairs)"}
+        f"{t_exact:.2f}); recall {recall:.4f} ({len(found)} of {len(truth)} pairs)",
+    }
     # Every pair found is an exact pair with its exact score; most are found.
     pairs = zip(edges.tolist(), scores.tolist(), strict=True)
     assert all(truth.get(tuple(e)) == s for e, s in pairs)
@@ -208,8 +252,9 @@ def _reference_pipeline(folder: Path, method: str) -> int:
         th = 0.92
     elif method == "orb":
         orb = cv2.ORB_create()
-        feats = [orb.detectAndCompute(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), None)[1]
-                 for p in paths]
+        feats = [
+            orb.detectAndCompute(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), None)[1] for p in paths
+        ]
         bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
 
         def sim(a, b):
@@ -252,6 +297,7 @@ def _reference_pipeline(folder: Path, method: str) -> int:
 def test_pipeline_reference(benchmark, small_folder, method):
     benchmark.group = f"pipeline-{method}"
     benchmark.extra_info.update(role="reference", pairs=N_REFERENCE * (N_REFERENCE - 1) // 2)
-    n_components = benchmark.pedantic(_reference_pipeline, args=(small_folder, method),
-                                      rounds=1, iterations=1)
+    n_components = benchmark.pedantic(
+        _reference_pipeline, args=(small_folder, method), rounds=1, iterations=1
+    )
     assert 1 <= n_components <= N_REFERENCE

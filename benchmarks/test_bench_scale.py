@@ -98,12 +98,26 @@ def folder(tmp_path_factory) -> Path:
     return _make_folder(tmp_path_factory.mktemp("scale") / "images", N_IMAGES)
 
 
-def _run(folder: Path, out: Path, method: str, batch: int, workers: int = 0,
-         candidates: str = "auto") -> dict:
+def _run(
+    folder: Path, out: Path, method: str, batch: int, workers: int = 0, candidates: str = "auto"
+) -> dict:
     # The child imports icas as this process does (installed, or PYTHONPATH).
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(out), method,
-                           str(batch), str(workers), candidates],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(folder),
+            str(out),
+            method,
+            str(batch),
+            str(workers),
+            candidates,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
@@ -138,17 +152,25 @@ def test_scale_end_to_end(benchmark, folder, tmp_path, method, candidates):
         runs.append(_run(folder, out, method, N_IMAGES, candidates=candidates))
 
     benchmark.group = "scale"
-    benchmark.extra_info.update({"role": "icas", "pairs": N_IMAGES * (N_IMAGES - 1) // 2,
-                                 "images": N_IMAGES})
+    benchmark.extra_info.update(
+        {"role": "icas", "pairs": N_IMAGES * (N_IMAGES - 1) // 2, "images": N_IMAGES}
+    )
     benchmark.pedantic(once, rounds=1, iterations=1)
     r = runs[-1]
     decode = _decode_seconds(folder)
-    benchmark.extra_info.update({"wall_s": round(r["wall"], 2), "rss_mb": round(r["rss_mb"]),
-                                 "decode_s_one_thread": round(decode, 2),
-                                 "timings": {k: round(v, 2) for k, v in r["timings"].items()},
-                                 "candidates": r["candidates"]})
-    print(f"\n{method}: {N_IMAGES} images, {r['wall']:.1f} s, peak RSS {r['rss_mb']:.0f} MB, "
-          f"decode (1 thread) {decode:.1f} s, timings {r['timings']}, {r['candidates']}")
+    benchmark.extra_info.update(
+        {
+            "wall_s": round(r["wall"], 2),
+            "rss_mb": round(r["rss_mb"]),
+            "decode_s_one_thread": round(decode, 2),
+            "timings": {k: round(v, 2) for k, v in r["timings"].items()},
+            "candidates": r["candidates"],
+        }
+    )
+    print(
+        f"\n{method}: {N_IMAGES} images, {r['wall']:.1f} s, peak RSS {r['rss_mb']:.0f} MB, "
+        f"decode (1 thread) {decode:.1f} s, timings {r['timings']}, {r['candidates']}"
+    )
     assert len(r["labels"]) == N_IMAGES
     # near-duplicates found: imagehash is exact on these, minhash's corners nearly so
     assert _groups_kept_together(r["labels"]) > (0.99 if method == "imagehash" else 0.9)
@@ -162,15 +184,19 @@ def test_dask_local_cluster_vs_in_process(benchmark, tmp_path_factory):
     runs = []
 
     def once():
-        runs.append(_run(folder, tmp_path_factory.mktemp("dask") / "out", "imagehash", batch,
-                         workers=2))
+        runs.append(
+            _run(folder, tmp_path_factory.mktemp("dask") / "out", "imagehash", batch, workers=2)
+        )
 
     benchmark.group = "scale-dask"
     benchmark.extra_info.update({"role": "icas", "pairs": N_DASK * (N_DASK - 1) // 2})
     benchmark.pedantic(once, rounds=1, iterations=1)
     there = runs[-1]
-    benchmark.extra_info.update({"in_process_s": round(here["wall"], 2),
-                                 "dask_s": round(there["wall"], 2)})
-    print(f"\ndask 2 workers: {there['wall']:.1f} s vs in process {here['wall']:.1f} s "
-          f"({N_DASK} images, batches of {batch})")
+    benchmark.extra_info.update(
+        {"in_process_s": round(here["wall"], 2), "dask_s": round(there["wall"], 2)}
+    )
+    print(
+        f"\ndask 2 workers: {there['wall']:.1f} s vs in process {here['wall']:.1f} s "
+        f"({N_DASK} images, batches of {batch})"
+    )
     assert there["labels"] == here["labels"]

@@ -100,6 +100,9 @@ def test_icas_ssim_pairs(benchmark, images, ref_pairs, ref_values):
     np.testing.assert_array_equal(edges, np.stack([i, j], axis=1))
     np.testing.assert_array_equal(scores, sim[i, j])
     # Reference pairs above the threshold (by skimage) are all found.
-    want = {tuple(p) for p, v in zip(ref_pairs.tolist(), ref_values, strict=True)
-            if v >= THRESHOLD + 1e-4}
+    want = {
+        tuple(p)
+        for p, v in zip(ref_pairs.tolist(), ref_values, strict=True)
+        if v >= THRESHOLD + 1e-4
+    }
     assert want <= {tuple(e) for e in edges.tolist()}

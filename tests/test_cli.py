@@ -25,17 +25,21 @@ def test_usage_errors_exit_2(capsys):
     assert "exactly one of" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["{missing}"], "does not exist"),
-    (["{empty}"], "no files to cluster"),
-    (["{images}", "--batch-size", "0"], "batch_size must be an integer >= 1"),
-    (["{images}", "--threshold", "2"], "threshold must be in"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["{missing}"], "does not exist"),
+        (["{empty}"], "no files to cluster"),
+        (["{images}", "--batch-size", "0"], "batch_size must be an integer >= 1"),
+        (["{images}", "--threshold", "2"], "threshold must be in"),
+    ],
+)
 def test_runtime_errors_one_line_exit_1(tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
     images = make_demo(tmp_path / "d")
-    args = [a.format(missing=tmp_path / "nope", empty=tmp_path / "empty", images=images)
-            for a in args]
+    args = [
+        a.format(missing=tmp_path / "nope", empty=tmp_path / "empty", images=images) for a in args
+    ]
     assert cluster_main(args + ["-q"]) == 1
     err = capsys.readouterr().err
     assert message in err
@@ -75,8 +79,11 @@ def test_python_dash_m(tmp_path):
     import sys
 
     images = make_demo(tmp_path / "d")
-    r = subprocess.run([sys.executable, "-m", "icas", str(images), "-q", "--out",
-                        str(tmp_path / "o")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "icas", str(images), "-q", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "clusters" in r.stdout
     assert Path(tmp_path / "o" / "clusters.csv").is_file()

@@ -54,12 +54,19 @@ def _partition(result) -> set[frozenset[str]]:
 
 @pytest.mark.parametrize("method", ["imagehash", "ssim", "tm", "orb", "minhash"])
 def test_methods_find_the_groups(demo, tmp_path, method):
-    result = Clusteror(demo, method=method, out=tmp_path / "out", progress=False,
-                       size=(128, 128) if method in ("ssim", "tm") else None)()
+    result = Clusteror(
+        demo,
+        method=method,
+        out=tmp_path / "out",
+        progress=False,
+        size=(128, 128) if method in ("ssim", "tm") else None,
+    )()
     # The non-image is skipped and reported, never clustered.
     assert [Path(p).name for p, _ in result.skipped] == ["notes.txt"]
-    assert _ari(result) > {"imagehash": 0.9, "ssim": 0.6, "tm": 0.8, "orb": 0.8,
-                           "minhash": 0.7}[method]
+    assert (
+        _ari(result)
+        > {"imagehash": 0.9, "ssim": 0.6, "tm": 0.8, "orb": 0.8, "minhash": 0.7}[method]
+    )
     # Clusters never mix groups at the default threshold for the precise methods.
     if method == "imagehash":
         for members in result.clusters.values():
@@ -81,13 +88,15 @@ def test_batches_and_merge_equal_single_batch(easy, tmp_path):
     assert sorted(Path(p).name for p in one.outliers) == sorted(Path(p).name for p in many.outliers)
     # Same final layout.
     assert sorted(os.listdir(one.out_dir / "results")) == sorted(
-        os.listdir(many.out_dir / "results"))
+        os.listdir(many.out_dir / "results")
+    )
 
 
 def test_dontmerge_then_merge_equals_full(easy, tmp_path):
     full = Clusteror(easy, batch_size=10, out=tmp_path / "full", progress=False)()
-    part = Clusteror(easy, batch_size=10, option="dontmerge", out=tmp_path / "part",
-                     progress=False)()
+    part = Clusteror(
+        easy, batch_size=10, option="dontmerge", out=tmp_path / "part", progress=False
+    )()
     assert (part.out_dir / "batch_0").is_dir() and not (part.out_dir / "results").exists()
     merged = Clusteror(part.out_dir, option="merge", out=tmp_path / "merged", progress=False)()
     merged_sets = {frozenset(Path(p).name for p in c) for c in merged.clusters.values()}
@@ -111,20 +120,31 @@ def test_outliers_join_clusters_of_other_batches(tmp_path):
 
 
 def test_deterministic_across_threads_and_hash_seeds(demo, tmp_path):
-    a = Clusteror(demo, method="orb", num_of_threads=1, batch_size=9, out=tmp_path / "a",
-                  progress=False)()
-    b = Clusteror(demo, method="orb", num_of_threads=2, batch_size=9, out=tmp_path / "b",
-                  progress=False)()
+    a = Clusteror(
+        demo, method="orb", num_of_threads=1, batch_size=9, out=tmp_path / "a", progress=False
+    )()
+    b = Clusteror(
+        demo, method="orb", num_of_threads=2, batch_size=9, out=tmp_path / "b", progress=False
+    )()
     assert a.labels == {p: b.labels[p] for p in a.labels}
-    code = ("import sys; from icas.cluster import Clusteror; "
-            "r = Clusteror(sys.argv[1], method='orb', batch_size=9, out=sys.argv[2], "
-            "progress=False)(); "
-            "print(sorted((p, l) for p, l in r.labels.items()))")
+    code = (
+        "import sys; from icas.cluster import Clusteror; "
+        "r = Clusteror(sys.argv[1], method='orb', batch_size=9, out=sys.argv[2], "
+        "progress=False)(); "
+        "print(sorted((p, l) for p, l in r.labels.items()))"
+    )
     outs = set()
     for seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        outs.add(subprocess.run([sys.executable, "-c", code, str(demo), str(tmp_path / f"h{seed}")],
-                                env=env, capture_output=True, text=True, check=True).stdout)
+        outs.add(
+            subprocess.run(
+                [sys.executable, "-c", code, str(demo), str(tmp_path / f"h{seed}")],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
     assert len(outs) == 1
 
 
@@ -141,8 +161,11 @@ def test_refuses_existing_output_and_resumes(demo, tmp_path):
 
 def test_move_interrupted_then_resumed_loses_nothing(tmp_path, monkeypatch):
     demo = make_demo(tmp_path / "d")
-    before = {p.name: p.read_bytes() for p in demo.iterdir() if p.suffix != ".txt"
-              and not p.name.startswith(".")}
+    before = {
+        p.name: p.read_bytes()
+        for p in demo.iterdir()
+        if p.suffix != ".txt" and not p.name.startswith(".")
+    }
     from icas.cluster import transfer
 
     calls = {"n": 0}
@@ -167,13 +190,16 @@ def test_move_interrupted_then_resumed_loses_nothing(tmp_path, monkeypatch):
     assert {p.name: p.read_bytes() for p in demo.iterdir() if p.name in before} == before
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"method": "sift"}, "method must be one of"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"threshold": 1.5}, r"threshold must be in \[0.0, 1.0\]"),
-    ({"option": "later"}, "option must be one of"),
-    ({"size": (8, 8), "scale": (0.5, 0.5)}, "size or scale"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"method": "sift"}, "method must be one of"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"threshold": 1.5}, r"threshold must be in \[0.0, 1.0\]"),
+        ({"option": "later"}, "option must be one of"),
+        ({"size": (8, 8), "scale": (0.5, 0.5)}, "size or scale"),
+    ],
+)
 def test_bad_parameters(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         Clusteror(tmp_path, progress=False, **kwargs)()
@@ -208,11 +234,13 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     reasons = {Path(p).name: why for p, why in r.skipped}
     assert set(reasons) == {"zero.jpg", "text.jpg", "page.png", "truncated.jpg", "notes.txt"}
     assert reasons["zero.jpg"] == "empty file" and reasons["truncated.jpg"] == "truncated"
-    assert sorted(Path(p).name for p in r.labels) == sorted(good + ["unicode é 名前.jpg",
-                                                                     "-leading dash.jpg"])
+    assert sorted(Path(p).name for p in r.labels) == sorted(
+        good + ["unicode é 名前.jpg", "-leading dash.jpg"]
+    )
     # The unicode and dash copies of coffee_0 join the coffee cluster.
     coffee = r.labels[str(images / "coffee_0.jpg")]
     assert r.labels[str(images / "unicode é 名前.jpg")] == coffee >= 0
     rows = read_manifest(r.out_dir / "clusters.csv")
     assert {x["path"]: x["skipped_reason"] for x in rows if x["cluster"] == "skipped"} == {
-        str(images / n): why for n, why in reasons.items()}
+        str(images / n): why for n, why in reasons.items()
+    }

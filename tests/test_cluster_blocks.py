@@ -31,8 +31,9 @@ def test_tiles_give_the_pairs_of_one_call(images, tmp_path, method, tile):
     t = LOOSE[method]
     ref_e, ref_s = pairs(fs, t)
     assert len(ref_e) > 20  # enough pairs to make the comparison mean something
-    e, s = blocks.blocked_pairs(fs, tile, lambda sub, g: pairs(sub, t, groups=g),
-                                path=tmp_path / "p.npz", stamp="x")
+    e, s = blocks.blocked_pairs(
+        fs, tile, lambda sub, g: pairs(sub, t, groups=g), path=tmp_path / "p.npz", stamp="x"
+    )
     np.testing.assert_array_equal(e, ref_e)
     np.testing.assert_array_equal(s, ref_s)
 
@@ -55,8 +56,7 @@ def test_small_batches_keep_one_call(images):
     assert blocks.tile_size(fs) is None  # 61 images: seconds, not worth tiles
     # 8,000 images of 128x128 pixels for ssim (a zero-stride view: no memory)
     n = 8000
-    big = FeatureSet("ssim", (np.broadcast_to(np.zeros((1, 128, 128), np.float32),
-                                              (n, 128, 128)),))
+    big = FeatureSet("ssim", (np.broadcast_to(np.zeros((1, 128, 128), np.float32), (n, 128, 128)),))
     assert blocks.pair_seconds(big) * n * (n - 1) / 2 > blocks.BLOCK_AFTER
     tile = blocks.tile_size(big)
     assert tile is not None and 64 <= tile < n
@@ -102,11 +102,13 @@ def test_partial_of_another_run_or_torn_is_ignored(images, tmp_path):
     path = tmp_path / "p.npz"
     ref = pairs(fs, 0.6)
     blocks._save(path, "other", 3, np.array([[0, 1]], np.int64), np.ones(1, np.float32))
-    e, s = blocks.blocked_pairs(fs, 10, lambda sub, g: pairs(sub, 0.6, groups=g), path=path,
-                                stamp="mine", resume=True)
+    e, s = blocks.blocked_pairs(
+        fs, 10, lambda sub, g: pairs(sub, 0.6, groups=g), path=path, stamp="mine", resume=True
+    )
     np.testing.assert_array_equal(e, ref[0])
     path.write_bytes(b"PK\x03\x04 torn")
-    e, s = blocks.blocked_pairs(fs, 10, lambda sub, g: pairs(sub, 0.6, groups=g), path=path,
-                                stamp="mine", resume=True)
+    e, s = blocks.blocked_pairs(
+        fs, 10, lambda sub, g: pairs(sub, 0.6, groups=g), path=path, stamp="mine", resume=True
+    )
     np.testing.assert_array_equal(e, ref[0])
     np.testing.assert_array_equal(s, ref[1])

@@ -105,8 +105,9 @@ def test_index_for_a_method_without_one_is_refused(demo, tmp_path, capsys):
     with pytest.raises(ValueError, match="candidates must be 'auto', 'all' or 'index'"):
         _run(demo, tmp_path / "o", candidates="some")
     assert not (tmp_path / "o").exists()
-    code = cluster_main([str(demo), "--method", "tm", "--candidates", "index", "-q",
-                         "--out", str(tmp_path / "o")])
+    code = cluster_main(
+        [str(demo), "--method", "tm", "--candidates", "index", "-q", "--out", str(tmp_path / "o")]
+    )
     assert code == 1
     assert "candidates='index' applies to" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
@@ -115,8 +116,18 @@ def test_index_for_a_method_without_one_is_refused(demo, tmp_path, capsys):
 
 
 def test_cli_summary_names_the_search(demo, tmp_path, capsys):
-    code = cluster_main([str(demo), "--method", "minhash", "--candidates", "index", "-q",
-                         "--out", str(tmp_path / "o")])
+    code = cluster_main(
+        [
+            str(demo),
+            "--method",
+            "minhash",
+            "--candidates",
+            "index",
+            "-q",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "candidates index (LSH 32 bands of 4, expected recall" in out

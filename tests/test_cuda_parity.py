@@ -54,6 +54,7 @@ def assert_pairs_equal(method, gpu, cpu, threshold):
         np.testing.assert_array_equal(eg, ec)
         np.testing.assert_array_equal(sg, sc)
         return
+
     # Pairs within the tolerance of the threshold may fall either side.
     def far(e, s):
         return {tuple(p) for p, v in zip(e, s, strict=True) if abs(v - threshold) > SSIM_TOL}

@@ -30,18 +30,38 @@ def blobs(k: int, per: int, dim: int = 16, spread: float = 0.05, seed: int = 0):
     return X, np.repeat(np.arange(k), per)
 
 
-@pytest.mark.parametrize("algorithm,params,reference", [
-    ("kmeans", {"n_clusters": [4]},
-     lambda X: KMeans(4, n_init=4, random_state=0).fit_predict(X)),
-    ("hierarchy", {"n_clusters": [4]},
-     lambda X: AgglomerativeClustering(4, linkage="ward").fit_predict(X)),
-    ("gaussian", {"n_clusters": [4]},
-     lambda X: GaussianMixture(4, reg_covar=1e-4, n_init=3, random_state=0).fit(X).predict(X)),
-    ("DBSCAN", {"eps": [0.5], "min_samples": [4]},
-     lambda X: DBSCAN(eps=0.5, min_samples=4).fit_predict(X)),
-    ("HDBSCAN", {"min_cluster_size": [6]},
-     lambda X: HDBSCAN(min_cluster_size=6, copy=True).fit_predict(X)),
-])
+@pytest.mark.parametrize(
+    "algorithm,params,reference",
+    [
+        (
+            "kmeans",
+            {"n_clusters": [4]},
+            lambda X: KMeans(4, n_init=4, random_state=0).fit_predict(X),
+        ),
+        (
+            "hierarchy",
+            {"n_clusters": [4]},
+            lambda X: AgglomerativeClustering(4, linkage="ward").fit_predict(X),
+        ),
+        (
+            "gaussian",
+            {"n_clusters": [4]},
+            lambda X: (
+                GaussianMixture(4, reg_covar=1e-4, n_init=3, random_state=0).fit(X).predict(X)
+            ),
+        ),
+        (
+            "DBSCAN",
+            {"eps": [0.5], "min_samples": [4]},
+            lambda X: DBSCAN(eps=0.5, min_samples=4).fit_predict(X),
+        ),
+        (
+            "HDBSCAN",
+            {"min_cluster_size": [6]},
+            lambda X: HDBSCAN(min_cluster_size=6, copy=True).fit_predict(X),
+        ),
+    ],
+)
 def test_each_algorithm_is_scikit_learns(algorithm, params, reference):
     X, y = blobs(4, 25, seed=3)
     density = algorithm in ("DBSCAN", "HDBSCAN")
@@ -51,9 +71,11 @@ def test_each_algorithm_is_scikit_learns(algorithm, params, reference):
     ref = reference(X)
     assert adjusted_rand_score(ref, c.labels_) == 1.0
     assert np.array_equal(c.labels_ < 0, ref < 0)  # noise stays noise
-    assert c.best_params_ == {**{n: None for n in C.GRID_PARAMS[algorithm]},
-                              **{k: v[0] for k, v in params.items()},
-                              **({"min_samples": None} if algorithm == "HDBSCAN" else {})}
+    assert c.best_params_ == {
+        **{n: None for n in C.GRID_PARAMS[algorithm]},
+        **{k: v[0] for k, v in params.items()},
+        **({"min_samples": None} if algorithm == "HDBSCAN" else {}),
+    }
     assert adjusted_rand_score(y, c.labels_[: len(y)]) == 1.0
     if density:
         assert c.labels_[-1] == -1
@@ -154,15 +176,18 @@ def test_too_few_points():
     assert len(EmbeddingClusterer().fit(np.zeros((0, 3))).labels_) == 0
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"algorithm": "spectral"}, "algorithm must be one of"),
-    ({"algorithm": "kmeans", "eps": 0.5}, "eps does not apply to kmeans"),
-    ({"algorithm": "DBSCAN", "n_clusters": 3}, "n_clusters does not apply to DBSCAN"),
-    ({"algorithm": "kmeans", "n_clusters": [1, 2]}, "n_clusters must be integers >= 2"),
-    ({"algorithm": "DBSCAN", "eps": [-1.0]}, "eps must be numbers"),
-    ({"algorithm": "HDBSCAN", "min_cluster_size": []}, "at least one value"),
-    ({"algorithm": "kmeans", "reduce": "pca"}, "reduce must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"algorithm": "spectral"}, "algorithm must be one of"),
+        ({"algorithm": "kmeans", "eps": 0.5}, "eps does not apply to kmeans"),
+        ({"algorithm": "DBSCAN", "n_clusters": 3}, "n_clusters does not apply to DBSCAN"),
+        ({"algorithm": "kmeans", "n_clusters": [1, 2]}, "n_clusters must be integers >= 2"),
+        ({"algorithm": "DBSCAN", "eps": [-1.0]}, "eps must be numbers"),
+        ({"algorithm": "HDBSCAN", "min_cluster_size": []}, "at least one value"),
+        ({"algorithm": "kmeans", "reduce": "pca"}, "reduce must be one of"),
+    ],
+)
 def test_bad_parameters(kwargs, message):
     X, _ = blobs(2, 10)
     with pytest.raises(ValueError, match=message):
@@ -211,6 +236,7 @@ def test_spectral_dimension_follows_the_groups_and_solvers_agree(monkeypatch):
             vals, vecs = eigh(M.toarray(), subset_by_index=[n - k, n - 1])
             vals[np.argsort(-vals)[:missed]] = 0.5
             return vals, vecs
+
         return eigsh
 
     def lobpcg(*args, **kw):

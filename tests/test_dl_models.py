@@ -13,14 +13,17 @@ from icas.dl.models import (  # noqa: E402
 )
 
 
-@pytest.mark.parametrize("cls,size,channels,dim", [
-    (SmallAutoencoder, 16, 1, 8),
-    (SmallAutoencoder, 32, 3, 32),
-    (SmallAutoencoder, 64, 3, 32),
-    (SmallAutoencoder, 128, 1, 16),
-    (LargeAutoencoder, 128, 3, 64),
-    (LargeAutoencoder, 256, 3, 128),
-])
+@pytest.mark.parametrize(
+    "cls,size,channels,dim",
+    [
+        (SmallAutoencoder, 16, 1, 8),
+        (SmallAutoencoder, 32, 3, 32),
+        (SmallAutoencoder, 64, 3, 32),
+        (SmallAutoencoder, 128, 1, 16),
+        (LargeAutoencoder, 128, 3, 64),
+        (LargeAutoencoder, 256, 3, 128),
+    ],
+)
 def test_shapes(cls, size, channels, dim):
     torch.manual_seed(0)
     model = cls(image_size=size, channels=channels, embedding_dim=dim).eval()
@@ -46,12 +49,15 @@ def test_images_are_embedded_independently():
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("cls,size,message", [
-    (SmallAutoencoder, 48, "power of two"),
-    (SmallAutoencoder, 8, r"\[16, 256\]"),
-    (SmallAutoencoder, 512, r"\[16, 256\]"),
-    (LargeAutoencoder, 64, r"\[128, 2048\]"),
-])
+@pytest.mark.parametrize(
+    "cls,size,message",
+    [
+        (SmallAutoencoder, 48, "power of two"),
+        (SmallAutoencoder, 8, r"\[16, 256\]"),
+        (SmallAutoencoder, 512, r"\[16, 256\]"),
+        (LargeAutoencoder, 64, r"\[128, 2048\]"),
+    ],
+)
 def test_bad_sizes(cls, size, message):
     with pytest.raises(ValueError, match=message):
         cls(image_size=size)

@@ -41,6 +41,7 @@ def recall(ann_dist, exact_dist):
 @pytest.fixture(scope="module")
 def hide_faiss():
     """A context in which ``import faiss`` fails, as without the extra."""
+
     class Hidden:
         def __enter__(self):
             self.mp = pytest.MonkeyPatch()
@@ -75,8 +76,9 @@ def test_self_excluded_even_with_duplicates(method):
     assert not (ind == np.arange(150)[:, None]).any()
     assert (np.diff(dist, axis=1) >= 0).all()
     # the two copies of each point are its nearest neighbours, at distance 0
-    np.testing.assert_array_equal(np.sort(ind[:, :2] % 50, axis=1), np.repeat(
-        np.arange(150)[:, None] % 50, 2, axis=1))
+    np.testing.assert_array_equal(
+        np.sort(ind[:, :2] % 50, axis=1), np.repeat(np.arange(150)[:, None] % 50, 2, axis=1)
+    )
     assert (dist[:, :2] == 0).all()
 
 
@@ -133,11 +135,14 @@ def test_ann_without_extra_names_it(hide_faiss):
         EmbeddingClusterer("kmeans", n_clusters=2, neighbors="ann").fit(X)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"k": 0}, "k must be an integer >= 1"),
-    ({"k": 2, "method": "fast"}, "neighbors must be one of auto, exact, ann"),
-    ({"k": 2, "n_threads": 0}, "n_threads must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"k": 0}, "k must be an integer >= 1"),
+        ({"k": 2, "method": "fast"}, "neighbors must be one of auto, exact, ann"),
+        ({"k": 2, "n_threads": 0}, "n_threads must be"),
+    ],
+)
 def test_bad_arguments(kwargs, message):
     X = np.zeros((5, 2))
     with pytest.raises(ValueError, match=message):
@@ -154,8 +159,7 @@ def test_bad_shapes():
 
 
 @needs_faiss
-@pytest.mark.parametrize("algorithm,grid", [("kmeans", {"n_clusters": [4, 5, 6]}),
-                                            ("DBSCAN", {})])
+@pytest.mark.parametrize("algorithm,grid", [("kmeans", {"n_clusters": [4, 5, 6]}), ("DBSCAN", {})])
 def test_same_clusters_exact_and_ann(algorithm, grid):
     X, y = unit_blobs(600, d=16, centers=5, std=0.5, seed=4)
     labels = {}
@@ -176,8 +180,9 @@ def test_connectivity_graph_bridges_separate_groups():
 
     X, y = unit_blobs(400, d=8, centers=6, std=0.05, seed=5)
     ind, _ = knn_graph(X, 5, method="exact")
-    knn = csr_matrix((np.ones(ind.size), (np.repeat(np.arange(400), 5), ind.ravel())),
-                     shape=(400, 400))
+    knn = csr_matrix(
+        (np.ones(ind.size), (np.repeat(np.arange(400), 5), ind.ravel())), shape=(400, 400)
+    )
     apart = connected_components(knn, directed=False)[0]
     assert apart == 6  # the kNN graph alone falls apart into the blobs
     G = connectivity_graph(X, 5, method="exact")
@@ -191,8 +196,9 @@ def test_connectivity_graph_bridges_separate_groups():
 def test_hierarchy_with_connectivity_finds_the_blobs(monkeypatch, method):
     X, y = unit_blobs(500, d=16, centers=6, std=0.5, seed=6)
     monkeypatch.setattr(clusterer_mod, "HIERARCHY_DENSE_LIMIT", 100)
-    c = EmbeddingClusterer("hierarchy", n_clusters=[4, 6, 8], reduce="none",
-                           neighbors=method).fit(X)
+    c = EmbeddingClusterer("hierarchy", n_clusters=[4, 6, 8], reduce="none", neighbors=method).fit(
+        X
+    )
     assert [k.n_clusters for k in c.candidates_] == [4, 6, 8]
     assert c.best_params_ == {"n_clusters": 6}
     assert adjusted_rand_score(y, c.labels_) == 1.0
@@ -215,8 +221,18 @@ def test_cli_flag(tmp_path, capsys, hide_faiss):
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((16, 16, 3), 40 * i, np.uint8))
     with hide_faiss():
-        code = cluster_main([str(folder), "--method", "dl", "--neighbors", "ann", "-q",
-                             "--out", str(tmp_path / "out")])
+        code = cluster_main(
+            [
+                str(folder),
+                "--method",
+                "dl",
+                "--neighbors",
+                "ann",
+                "-q",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
     err = capsys.readouterr().err
     assert code == 1
     assert "icas[ann]" in err and len(err.strip().splitlines()) == 1

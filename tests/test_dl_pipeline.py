@@ -20,8 +20,9 @@ from icas.cluster.output import read_manifest  # noqa: E402
 from icas.dl import DLClusteror  # noqa: E402
 
 
-def write_digits(folder: Path, *, classes: int = 6, per_class: int = 30, size: int = 32,
-                 seed: int = 0) -> Path:
+def write_digits(
+    folder: Path, *, classes: int = 6, per_class: int = 30, size: int = 32, seed: int = 0
+) -> Path:
     """Real handwritten digits (scikit-learn's 8 x 8 set, shipped offline)
     upscaled to ``size`` px, ``folder/d<k>_<i>.png`` for k < classes."""
     from sklearn.datasets import load_digits
@@ -76,8 +77,15 @@ def digits(tmp_path_factory) -> Path:
 def trained(digits, tmp_path_factory):
     """One training run (6 epochs on CPU); later runs load its checkpoint."""
     out = tmp_path_factory.mktemp("run") / "out"
-    result = DLClusteror(digits, image_size=32, epochs=6, train_batch_size=16, out=out,
-                         n_clusters=GRID, progress=False)()
+    result = DLClusteror(
+        digits,
+        image_size=32,
+        epochs=6,
+        train_batch_size=16,
+        out=out,
+        n_clusters=GRID,
+        progress=False,
+    )()
     return result
 
 
@@ -91,8 +99,11 @@ def test_end_to_end_finds_the_digits(trained, digits):
     rows = read_manifest(out / "clusters.csv")
     assert {x["path"] for x in rows} == {str(p) for p in digits.iterdir()}
     for x in rows:
-        folder = f"results/cluster_{x['cluster']}/" if x["cluster"] != "outliers" else \
-            "results/outliers/"
+        folder = (
+            f"results/cluster_{x['cluster']}/"
+            if x["cluster"] != "outliers"
+            else "results/outliers/"
+        )
         assert x["destination"].startswith(folder)
         assert (out / x["destination"]).read_bytes() == Path(x["path"]).read_bytes()
         assert x["weakest_link"] == ""  # no similarity graph in the deep-learning path
@@ -112,15 +123,24 @@ def test_end_to_end_finds_the_digits(trained, digits):
 
 def test_checkpoint_means_no_training_and_embeddings_are_cached(trained, digits, tmp_path):
     ckpt = trained.out_dir / "dl" / "model.pt"
-    again = DLClusteror(digits, checkpoint=ckpt, out=tmp_path / "a", n_clusters=GRID,
-                        progress=False, report=False)()
+    again = DLClusteror(
+        digits, checkpoint=ckpt, out=tmp_path / "a", n_clusters=GRID, progress=False, report=False
+    )()
     assert not again.trained and "train" not in again.timings
     assert again.model_path == str(ckpt)
     assert partition(again) == partition(trained)  # the same model gives the same clusters
     assert not again.embeddings_from_cache
     # Re-clustering with other parameters: no re-embedding.
-    other = DLClusteror(digits, checkpoint=ckpt, out=tmp_path / "a", overwrite=True,
-                        algorithm="hierarchy", n_clusters=[6], progress=False, report=False)()
+    other = DLClusteror(
+        digits,
+        checkpoint=ckpt,
+        out=tmp_path / "a",
+        overwrite=True,
+        algorithm="hierarchy",
+        n_clusters=[6],
+        progress=False,
+        report=False,
+    )()
     assert other.embeddings_from_cache and len(other.clusters) == 6
     assert ari_of(other) > FLOOR_ONE_BATCH
     # A changed file invalidates the cache.
@@ -128,8 +148,15 @@ def test_checkpoint_means_no_training_and_embeddings_are_cached(trained, digits,
     st = victim.stat()
     try:
         os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # "edited"
-        changed = DLClusteror(digits, checkpoint=ckpt, out=tmp_path / "a", overwrite=True,
-                              n_clusters=[6], progress=False, report=False)()
+        changed = DLClusteror(
+            digits,
+            checkpoint=ckpt,
+            out=tmp_path / "a",
+            overwrite=True,
+            n_clusters=[6],
+            progress=False,
+            report=False,
+        )()
         assert not changed.embeddings_from_cache
     finally:
         os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -137,28 +164,58 @@ def test_checkpoint_means_no_training_and_embeddings_are_cached(trained, digits,
 
 def test_a_rerun_reuses_the_model_it_trained(trained, digits):
     # --overwrite keeps <out>/dl: same files and training settings -> no training.
-    r = DLClusteror(digits, image_size=32, epochs=6, train_batch_size=16, out=trained.out_dir,
-                    overwrite=True, n_clusters=[6], progress=False, report=False)()
+    r = DLClusteror(
+        digits,
+        image_size=32,
+        epochs=6,
+        train_batch_size=16,
+        out=trained.out_dir,
+        overwrite=True,
+        n_clusters=[6],
+        progress=False,
+        report=False,
+    )()
     assert not r.trained and "train" not in r.timings and r.embeddings_from_cache
 
 
 def test_batches_and_merge(trained, digits, tmp_path):
     ckpt = trained.out_dir / "dl" / "model.pt"
-    r = DLClusteror(digits, checkpoint=ckpt, batch_size=50, out=tmp_path / "b",
-                    n_clusters=GRID, progress=False, report=False)()
+    r = DLClusteror(
+        digits,
+        checkpoint=ckpt,
+        batch_size=50,
+        out=tmp_path / "b",
+        n_clusters=GRID,
+        progress=False,
+        report=False,
+    )()
     assert sorted(set(r.batches.values())) == [0, 1, 2, 3]
     assert [s["stage"] for s in r.selection] == [0, 1, 2, 3, "merge"]
     assert ari_of(r) > FLOOR_BATCHES
     spans = [len({r.batches[p] for p in m}) for m in r.clusters.values()]
     assert max(spans) >= 2  # clusters were merged across batches
     # dontmerge writes batch folders; merging them gives the full run's clusters.
-    parts = DLClusteror(digits, checkpoint=ckpt, batch_size=50, out=tmp_path / "parts",
-                        option="dontmerge", n_clusters=GRID, progress=False, report=False)()
+    parts = DLClusteror(
+        digits,
+        checkpoint=ckpt,
+        batch_size=50,
+        out=tmp_path / "parts",
+        option="dontmerge",
+        n_clusters=GRID,
+        progress=False,
+        report=False,
+    )()
     assert (tmp_path / "parts" / "batch_3").is_dir()
     assert all(d.startswith(f"batch_{parts.batches[p]}/") for p, d in parts.destinations.items())
-    merged = DLClusteror(tmp_path / "parts", checkpoint=ckpt, option="merge",
-                         out=tmp_path / "merged", n_clusters=GRID, progress=False,
-                         report=False)()
+    merged = DLClusteror(
+        tmp_path / "parts",
+        checkpoint=ckpt,
+        option="merge",
+        out=tmp_path / "merged",
+        n_clusters=GRID,
+        progress=False,
+        report=False,
+    )()
     assert partition(merged) == partition(r)
 
 
@@ -185,21 +242,34 @@ def colour_folder(folder: Path) -> dict[str, np.ndarray]:
     return {name: c / 255.0 for name, c in colours.items()}
 
 
-@pytest.mark.parametrize("algorithm,params", [("DBSCAN", {"min_samples": [3]}),
-                                              ("HDBSCAN", {"min_cluster_size": [4]})])
+@pytest.mark.parametrize(
+    "algorithm,params", [("DBSCAN", {"min_samples": [3]}), ("HDBSCAN", {"min_cluster_size": [4]})]
+)
 def test_noise_goes_to_outliers(tmp_path, algorithm, params):
     from sklearn.cluster import DBSCAN, HDBSCAN
 
     colours = colour_folder(tmp_path / "img")
-    r = DLClusteror(tmp_path / "img", algorithm=algorithm, model=MeanColour(), epochs=0,
-                    image_size=16, reduce="none", out=tmp_path / "out", progress=False,
-                    report=False, **params)()
+    r = DLClusteror(
+        tmp_path / "img",
+        algorithm=algorithm,
+        model=MeanColour(),
+        epochs=0,
+        image_size=16,
+        reduce="none",
+        out=tmp_path / "out",
+        progress=False,
+        report=False,
+        **params,
+    )()
     # scikit-learn's own labels on the same embeddings, with the chosen parameters.
     names = sorted(colours)
     X = np.stack([colours[n] for n in names])
     best = r.selection[0]["best_params"]
-    ref = (DBSCAN(eps=best["eps"], min_samples=3) if algorithm == "DBSCAN"
-           else HDBSCAN(min_cluster_size=4, copy=True)).fit_predict(X)
+    ref = (
+        DBSCAN(eps=best["eps"], min_samples=3)
+        if algorithm == "DBSCAN"
+        else HDBSCAN(min_cluster_size=4, copy=True)
+    ).fit_predict(X)
     noise = {n for n, lab in zip(names, ref, strict=True) if lab < 0}
     assert "odd_0.png" in noise and not any(n.startswith("g") for n in noise)
     if algorithm == "DBSCAN":
@@ -221,11 +291,24 @@ def test_outliers_can_join_clusters_of_other_batches(tmp_path):
     # the merge it joins the red cluster; the three colours stay apart.
     img = cv2.imread(str(folder / "g0_0.png"))
     cv2.imwrite(str(folder / "g2_copy.png"), img)
-    for algorithm, grid in (("DBSCAN", {"eps": [0.05], "min_samples": [2]}),
-                            ("kmeans", {"n_clusters": [2]})):
-        r = DLClusteror(folder, algorithm=algorithm, model=MeanColour(), epochs=0,
-                        image_size=16, reduce="none", order="name", batch_size=8,
-                        out=tmp_path / algorithm, progress=False, report=False, **grid)()
+    for algorithm, grid in (
+        ("DBSCAN", {"eps": [0.05], "min_samples": [2]}),
+        ("kmeans", {"n_clusters": [2]}),
+    ):
+        r = DLClusteror(
+            folder,
+            algorithm=algorithm,
+            model=MeanColour(),
+            epochs=0,
+            image_size=16,
+            reduce="none",
+            order="name",
+            batch_size=8,
+            out=tmp_path / algorithm,
+            progress=False,
+            report=False,
+            **grid,
+        )()
         assert r.batches[str(folder / "g2_copy.png")] == 3
         assert r.labels[str(folder / "g2_copy.png")] == r.labels[str(folder / "g0_0.png")] >= 0
         if algorithm == "DBSCAN":
@@ -237,14 +320,24 @@ def test_bad_files_are_skipped_and_output_is_safe(tmp_path):
     colour_folder(folder)
     (folder / "empty.png").write_bytes(b"")
     (folder / "notes.txt").write_text("hello")
-    kw = dict(model=MeanColour(), epochs=0, image_size=16, out=tmp_path / "out", progress=False,
-              report=False)
+    kw = dict(
+        model=MeanColour(),
+        epochs=0,
+        image_size=16,
+        out=tmp_path / "out",
+        progress=False,
+        report=False,
+    )
     r = DLClusteror(folder, **kw)()
-    assert {Path(p).name: why for p, why in r.skipped} == {"empty.png": "empty file",
-                                                           "notes.txt": "not an image"}
+    assert {Path(p).name: why for p, why in r.skipped} == {
+        "empty.png": "empty file",
+        "notes.txt": "not an image",
+    }
     rows = read_manifest(r.out_dir / "clusters.csv")
-    assert {Path(x["path"]).name for x in rows if x["cluster"] == "skipped"} == \
-        {"empty.png", "notes.txt"}
+    assert {Path(x["path"]).name for x in rows if x["cluster"] == "skipped"} == {
+        "empty.png",
+        "notes.txt",
+    }
     with pytest.raises(Exception, match="--overwrite"):
         DLClusteror(folder, **kw)()
     with pytest.raises(Exception, match="must not be inside the input"):
@@ -257,8 +350,16 @@ def test_move_and_undo(tmp_path):
     folder = tmp_path / "img"
     colour_folder(folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    r = DLClusteror(folder, model=MeanColour(), epochs=0, image_size=16, transfer="move",
-                    out=tmp_path / "out", progress=False, report=False)()
+    r = DLClusteror(
+        folder,
+        model=MeanColour(),
+        epochs=0,
+        image_size=16,
+        transfer="move",
+        out=tmp_path / "out",
+        progress=False,
+        report=False,
+    )()
     assert list(folder.iterdir()) == []
     placed = {p.name: p.read_bytes() for p in (r.out_dir / "results").rglob("*") if p.is_file()}
     assert placed == before
@@ -267,17 +368,20 @@ def test_move_and_undo(tmp_path):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"algorithm": "spectral"}, "algorithm must be one of"),
-    ({"loss": "huber"}, "loss must be one of"),
-    ({"transfer": "teleport"}, "transfer must be one of"),
-    ({"image_size": 48}, "power of two"),
-    ({"epochs": 0}, "needs a model or a checkpoint"),
-    ({"eps": [0.3]}, "eps does not apply to kmeans"),
-    ({"checkpoint": "/nonexistent/model.pt"}, "does not exist"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"reduce": "pca"}, "reduce must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"algorithm": "spectral"}, "algorithm must be one of"),
+        ({"loss": "huber"}, "loss must be one of"),
+        ({"transfer": "teleport"}, "transfer must be one of"),
+        ({"image_size": 48}, "power of two"),
+        ({"epochs": 0}, "needs a model or a checkpoint"),
+        ({"eps": [0.3]}, "eps does not apply to kmeans"),
+        ({"checkpoint": "/nonexistent/model.pt"}, "does not exist"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"reduce": "pca"}, "reduce must be one of"),
+    ],
+)
 def test_bad_parameters_fail_before_any_work(tmp_path, kwargs, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         DLClusteror(tmp_path, out=tmp_path.parent / "never", progress=False, **kwargs)()
@@ -286,9 +390,24 @@ def test_bad_parameters_fail_before_any_work(tmp_path, kwargs, message):
 
 def test_cli(trained, digits, tmp_path, capsys):
     ckpt = trained.out_dir / "dl" / "model.pt"
-    code = cluster_main([str(digits), "--method", "dl", "--checkpoint", str(ckpt),
-                         "--algorithm", "gaussian", "--n-clusters", "5", "6", "7",
-                         "--out", str(tmp_path / "o"), "-q"])
+    code = cluster_main(
+        [
+            str(digits),
+            "--method",
+            "dl",
+            "--checkpoint",
+            str(ckpt),
+            "--algorithm",
+            "gaussian",
+            "--n-clusters",
+            "5",
+            "6",
+            "7",
+            "--out",
+            str(tmp_path / "o"),
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "algorithm gaussian" in out and "loaded from" in out
@@ -296,21 +415,30 @@ def test_cli(trained, digits, tmp_path, capsys):
     assert len(rows) == 180
 
 
-@pytest.mark.parametrize("args,message", [
-    (["x", "--algorithm", "kmeans"], "--algorithm applies only to --method dl"),
-    (["x", "--epochs", "3"], "--epochs applies only to --method dl"),
-    (["x", "--method", "dl", "--threshold", "0.5"], "--threshold does not apply to --method dl"),
-    (["x", "--method", "dl", "--size", "8", "8"], "--size does not apply"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["x", "--algorithm", "kmeans"], "--algorithm applies only to --method dl"),
+        (["x", "--epochs", "3"], "--epochs applies only to --method dl"),
+        (
+            ["x", "--method", "dl", "--threshold", "0.5"],
+            "--threshold does not apply to --method dl",
+        ),
+        (["x", "--method", "dl", "--size", "8", "8"], "--size does not apply"),
+    ],
+)
 def test_cli_usage_errors(capsys, args, message):
     assert cluster_main(args) == 2
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--checkpoint", "{tmp}/none.pt"], "none.pt: checkpoint file does not exist"),
-    (["--device", "cuda"], "no CUDA device"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--checkpoint", "{tmp}/none.pt"], "none.pt: checkpoint file does not exist"),
+        (["--device", "cuda"], "no CUDA device"),
+    ],
+)
 def test_cli_runtime_errors_one_line(tmp_path, capsys, extra, message):
     if "cuda" in extra and torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
@@ -343,7 +471,7 @@ def test_missing_extra_names_it(monkeypatch, tmp_path, capsys):
     colour_folder(folder)
     assert cluster_main([str(folder), "--method", "dl", "-q"]) == 1
     err = capsys.readouterr().err
-    assert 'icas[dl]' in err and len(err.strip().splitlines()) == 1
+    assert "icas[dl]" in err and len(err.strip().splitlines()) == 1
 
 
 def test_resume_finishes_an_interrupted_move(tmp_path, monkeypatch):
@@ -352,8 +480,15 @@ def test_resume_finishes_an_interrupted_move(tmp_path, monkeypatch):
     folder = tmp_path / "img"
     colour_folder(folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    kw = dict(model=MeanColour(), epochs=0, image_size=16, transfer="move", out=tmp_path / "out",
-              progress=False, report=False)
+    kw = dict(
+        model=MeanColour(),
+        epochs=0,
+        image_size=16,
+        transfer="move",
+        out=tmp_path / "out",
+        progress=False,
+        report=False,
+    )
     calls = {"n": 0}
     real = transfer._move
 
@@ -375,8 +510,15 @@ def test_resume_finishes_an_interrupted_move(tmp_path, monkeypatch):
 def test_progress_bar_per_epoch_with_the_loss(tmp_path, capsys):
     folder = tmp_path / "img"
     colour_folder(folder)
-    DLClusteror(folder, image_size=16, epochs=2, out=tmp_path / "out", n_clusters=[3],
-                report=False, progress=True)()
+    DLClusteror(
+        folder,
+        image_size=16,
+        epochs=2,
+        out=tmp_path / "out",
+        n_clusters=[3],
+        report=False,
+        progress=True,
+    )()
     err = capsys.readouterr().err
     assert "epoch 1/2" in err and "epoch 2/2" in err and "loss=" in err
 
@@ -388,16 +530,19 @@ def test_input_size_and_channels_follow_the_checkpoint(tmp_path):
     folder = tmp_path / "img"
     colour_folder(folder)
     torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp_path / "gray16.pt", SmallAutoencoder(16, channels=1,
-                                                                    embedding_dim=4))
-    r = DLClusteror(folder, checkpoint=ckpt, n_clusters=[3], out=tmp_path / "o",
-                    progress=False, report=False)()
+    ckpt = save_checkpoint(
+        tmp_path / "gray16.pt", SmallAutoencoder(16, channels=1, embedding_dim=4)
+    )
+    r = DLClusteror(
+        folder, checkpoint=ckpt, n_clusters=[3], out=tmp_path / "o", progress=False, report=False
+    )()
     assert len(r.labels) == 27
     summary = json.loads((r.out_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary["image_size"] == 16
-    for kwargs, message in (({"channels": 3}, "takes 1 channels"),
-                            ({"image_size": 32}, "takes 16 px inputs")):
+    for kwargs, message in (
+        ({"channels": 3}, "takes 1 channels"),
+        ({"image_size": 32}, "takes 16 px inputs"),
+    ):
         with pytest.raises(ValueError, match=message):
-            DLClusteror(folder, checkpoint=ckpt, out=tmp_path / "x", progress=False,
-                        **kwargs)()
+            DLClusteror(folder, checkpoint=ckpt, out=tmp_path / "x", progress=False, **kwargs)()
     assert not (tmp_path / "x").exists()  # checked before the output folder is made

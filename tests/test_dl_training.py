@@ -37,8 +37,10 @@ def folder(tmp_path_factory) -> Path:
 def test_dataset_skips_bad_files_and_returns_path_and_tensor(folder):
     ds = ImageFolderDataset(folder, 32)
     assert len(ds) == 24
-    assert {Path(p).name: r for p, r in ds.skipped} == {"empty.png": "empty file",
-                                                          "text.jpg": "not an image"}
+    assert {Path(p).name: r for p, r in ds.skipped} == {
+        "empty.png": "empty file",
+        "text.jpg": "not an image",
+    }
     path, x = ds[0]
     assert path == ds.paths[0] and x.shape == (3, 32, 32) and x.dtype == torch.float32
     # RGB in [0, 1], the same pixels as icas.io.read_image (BGR) at that size.
@@ -168,15 +170,23 @@ def test_perceptual_loss_with_a_local_feature_net():
     assert all(p.grad is None for p in net.parameters())
     # Grayscale images are repeated to the three channels the network takes.
     g = torch.rand(2, 1, 16, 16)
-    torch.testing.assert_close(loss(g, g * 0.5), loss(g.expand(-1, 3, -1, -1),
-                                                      (g * 0.5).expand(-1, 3, -1, -1)))
+    torch.testing.assert_close(
+        loss(g, g * 0.5), loss(g.expand(-1, 3, -1, -1), (g * 0.5).expand(-1, 3, -1, -1))
+    )
 
 
 def test_training_with_the_perceptual_loss(folder):
     ds = ImageFolderDataset(folder, 16)
     torch.manual_seed(0)
-    tr = Trainer(SmallAutoencoder(16, embedding_dim=8), epochs=4, batch_size=8, lr=3e-3,
-                 loss="perceptual", feature_net=_TinyFeatures(), progress=False).fit(ds)
+    tr = Trainer(
+        SmallAutoencoder(16, embedding_dim=8),
+        epochs=4,
+        batch_size=8,
+        lr=3e-3,
+        loss="perceptual",
+        feature_net=_TinyFeatures(),
+        progress=False,
+    ).fit(ds)
     assert tr.history_[-1] < tr.history_[0]
 
 

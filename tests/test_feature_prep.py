@@ -19,8 +19,11 @@ def strongest_reference(r: np.ndarray, k: int) -> np.ndarray:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    hnp.arrays(np.float32, st.tuples(st.integers(1, 30), st.integers(1, 30)),
-               elements=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 1e-30, float("nan"), 3.5])),
+    hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 30), st.integers(1, 30)),
+        elements=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 1e-30, float("nan"), 3.5]),
+    ),
     st.integers(0, 120),
 )
 def test_strongest_positive_equals_a_stable_sort(r, k):
@@ -88,8 +91,9 @@ def test_dct_row_fold4_errors():
     px = np.zeros((8, 8), np.uint8)
     q, d = np.empty((2, 8)), np.empty((4, 8))
     with pytest.raises(ValueError, match="multiple of 4"):
-        _core.dct_row_fold4(np.zeros((6, 6), np.uint8), np.empty((1, 6)), np.empty((1, 6)),
-                            np.empty((3, 6)))
+        _core.dct_row_fold4(
+            np.zeros((6, 6), np.uint8), np.empty((1, 6)), np.empty((1, 6)), np.empty((3, 6))
+        )
     with pytest.raises(ValueError, match=r"ss and sd must be writeable \(n / 4, n\)"):
         _core.dct_row_fold4(px, np.empty((4, 8)), q, d)
     with pytest.raises(ValueError, match=r"diff must be a writeable \(n / 2, n\)"):

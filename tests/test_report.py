@@ -44,16 +44,26 @@ def _chromium() -> str | None:
 @pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (CI installs it)")
 def test_report_renders_in_chromium(run, tmp_path):
     url = (run.out_dir / "report.html").as_uri()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run",
-             f"--user-data-dir={tempfile.mkdtemp()}", "--window-size=1200,1600"]
-    dom = subprocess.run([_chromium(), *flags, "--dump-dom", url], capture_output=True,
-                         text=True, timeout=120).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tempfile.mkdtemp()}",
+        "--window-size=1200,1600",
+    ]
+    dom = subprocess.run(
+        [_chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
     for k in run.clusters:
         assert f'id="cluster-{k}"' in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([_chromium(), *flags, f"--screenshot={shot}", url], capture_output=True,
-                   timeout=120)
+    subprocess.run(
+        [_chromium(), *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120
+    )
     img = cv2.imread(str(shot))
     assert img is not None
     # Thumbnails of photos rendered: many distinct colours, not a blank page.
@@ -64,15 +74,18 @@ def test_report_renders_in_chromium(run, tmp_path):
 def test_dontmerge_report_has_one_section_per_batch_cluster(tmp_path):
     demo = make_demo(tmp_path / "demo")
     r = Clusteror(demo, batch_size=20, option="dontmerge", out=tmp_path / "o", progress=False)()
-    folders = sorted(p.relative_to(r.out_dir).as_posix()
-                     for p in r.out_dir.glob("batch_*/cluster_*"))
+    folders = sorted(
+        p.relative_to(r.out_dir).as_posix() for p in r.out_dir.glob("batch_*/cluster_*")
+    )
     assert sorted(f"batch_{b}/cluster_{k}" for b, k in r.clusters) == folders
     text = (r.out_dir / "report.html").read_text(encoding="utf-8")
     assert f"<td id='n-clusters'>{len(folders)}</td>" in text
     for (b, k), members in r.clusters.items():
         assert f"id='cluster-{b}-{k}'" in text
-        assert f"batch {b} cluster {k}<span class='meta'><span class='size'>{len(members)} images" \
+        assert (
+            f"batch {b} cluster {k}<span class='meta'><span class='size'>{len(members)} images"
             in text
+        )
         assert (b, k) in r.mean_similarity and (b, k) in r.weakest_link
 
 

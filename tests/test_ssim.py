@@ -223,9 +223,7 @@ def test_components_with_groups(gray_groups):
     for threshold in (0.1, 0.3):
         edges, _ = ssim_pairs(gray, threshold, groups=batches)
         expected = icas.connected_components(edges, len(gray))
-        np.testing.assert_array_equal(
-            ssim_components(gray, threshold, groups=batches), expected
-        )
+        np.testing.assert_array_equal(ssim_components(gray, threshold, groups=batches), expected)
 
 
 def test_thread_count_does_not_change_results(gray_groups):
@@ -237,9 +235,7 @@ def test_thread_count_does_not_change_results(gray_groups):
     base_labels = ssim_components(many, 0.3, n_threads=1)
     for n_threads in (2, 3, -1, None):
         np.testing.assert_array_equal(ssim_matrix(many, n_threads=n_threads), base)
-        np.testing.assert_array_equal(
-            ssim_cross(many[:7], many, n_threads=n_threads), base[:7]
-        )
+        np.testing.assert_array_equal(ssim_cross(many[:7], many, n_threads=n_threads), base[:7])
         edges, scores = ssim_pairs(many, 0.05, n_threads=n_threads)
         np.testing.assert_array_equal(edges, base_pairs[0])
         np.testing.assert_array_equal(scores, base_pairs[1])

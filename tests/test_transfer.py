@@ -112,7 +112,11 @@ def test_overwrite_refuses_moved_originals(tmp_path):
 def test_unique_name():
     taken: set[str] = set()
     assert [output.unique_name(taken, n) for n in ["a.jpg", "a.jpg", "a.jpg", "b"]] == [
-        "a.jpg", "a_1.jpg", "a_2.jpg", "b"]
+        "a.jpg",
+        "a_1.jpg",
+        "a_2.jpg",
+        "b",
+    ]
 
 
 def test_journal_is_json_lines(tmp_path):

@@ -33,7 +33,8 @@ template <class T>
 void require_ndim(const carray<T>& a, py::ssize_t ndim, const char* name) {
     if (a.ndim() == ndim) return;
     std::string shape = "(";
-    for (py::ssize_t k = 0; k < a.ndim(); ++k) shape += (k ? ", " : "") + std::to_string(a.shape(k));
+    for (py::ssize_t k = 0; k < a.ndim(); ++k)
+        shape += (k ? ", " : "") + std::to_string(a.shape(k));
     throw std::invalid_argument(std::string(name) + " must have " + std::to_string(ndim) +
                                 " dimensions, got shape " + shape + ")");
 }

@@ -69,8 +69,8 @@ OrbCandidates candidates_of(bool index, int radius, int min_shared) {
 }
 
 py::tuple pairs(const carray<uint8_t>& desc, const carray<int64_t>& offsets, double threshold,
-                const std::optional<carray<int64_t>>& groups, int n_threads, bool index,
-                int radius, int min_shared) {
+                const std::optional<carray<int64_t>>& groups, int n_threads, bool index, int radius,
+                int min_shared) {
     const OrbCandidates how = candidates_of(index, radius, min_shared);
     const OrbImages im = images_of(desc, offsets, "descriptors", "offsets");
     PairOptions opt;

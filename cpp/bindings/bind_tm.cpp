@@ -105,8 +105,8 @@ double tm_similarity(const carray<uint8_t>& image, const carray<uint8_t>& templ,
     };
     const int64_t ch = channels(image, "image");
     require(channels(templ, "templ") == ch,
-            "image and templ must have the same number of channels, got shapes " +
-                shape_of(image) + " and " + shape_of(templ));
+            "image and templ must have the same number of channels, got shapes " + shape_of(image) +
+                " and " + shape_of(templ));
     const int64_t ih = image.shape(0), iw = image.shape(1);
     const int64_t th = templ.shape(0), tw = templ.shape(1);
     const uint8_t* pi = image.data();

@@ -425,9 +425,7 @@ HammingKernel hamming_kernel_from_name(const std::string& name) {
 
 int64_t hamming_max_distance(double threshold, int64_t bits) {
     if (bits < 1) throw std::invalid_argument("bits must be >= 1");
-    const auto ok = [&](int64_t d) {
-        return pair_math::hamming_score(d, bits) >= threshold;
-    };
+    const auto ok = [&](int64_t d) { return pair_math::hamming_score(d, bits) >= threshold; };
     // The similarity is non-increasing in d in double arithmetic too, so the
     // estimate only needs nudging by the rounding of (1 - threshold) * bits.
     double est = std::floor((1.0 - threshold) * static_cast<double>(bits));
@@ -509,8 +507,7 @@ void hamming_components(const uint8_t* codes, int64_t n, int64_t n_bytes, const 
         return;
     }
     tiled::components(
-        n, tile_rows(n_bytes),
-        threads_for(n * n / 2, n_bytes, opt.n_threads), opt,
+        n, tile_rows(n_bytes), threads_for(n * n / 2, n_bytes, opt.n_threads), opt,
         [&](int64_t i0, int64_t ni, int64_t j0, int64_t nj, int32_t* out, int64_t ld) {
             tile(codes + i0 * n_bytes, ni, codes + j0 * n_bytes, nj, n_bytes, max_d, out, ld);
         },

@@ -244,9 +244,9 @@ constexpr int64_t kChunk = 256;  // bucket entries tested together
 // Eight 64-bit codes per step: the test of a table entry is the hot loop of
 // short codes at larger radii.
 #ifdef ICAS_X86
-__attribute__((target("avx512f,avx512vl,avx512vpopcntdq"))) int64_t bucket_hits64(
-    const uint32_t* ids, const uint8_t* codes, int64_t b, int64_t e, uint32_t self, uint64_t ci,
-    int64_t R, uint32_t* hits) {
+__attribute__((target("avx512f,avx512vl,avx512vpopcntdq"))) int64_t
+bucket_hits64(const uint32_t* ids, const uint8_t* codes, int64_t b, int64_t e, uint32_t self,
+              uint64_t ci, int64_t R, uint32_t* hits) {
     const __m512i vci = _mm512_set1_epi64(static_cast<long long>(ci));
     const __m512i vr = _mm512_set1_epi64(R);
     const __m256i vself = _mm256_set1_epi32(static_cast<int>(self));
@@ -640,8 +640,7 @@ Edges hamming_index_pairs(const uint8_t* codes, int64_t n, int64_t n_bytes, cons
     std::vector<float> score_of(static_cast<size_t>(R + 1));
     for (int64_t d = 0; d <= R; ++d)
         score_of[d] = static_cast<float>(1.0 - static_cast<double>(d) / static_cast<double>(bits));
-    return detail::edges_from_hits(
-        found, n, [&](int32_t d) { return score_of[d]; }, threads);
+    return detail::edges_from_hits(found, n, [&](int32_t d) { return score_of[d]; }, threads);
 }
 
 void hamming_index_components(const uint8_t* codes, int64_t n, int64_t n_bytes,

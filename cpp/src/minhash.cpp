@@ -292,9 +292,7 @@ MinhashKernel minhash_kernel_from_name(const std::string& name) {
 
 int64_t minhash_min_count(double threshold, int64_t k) {
     if (k < 1) throw std::invalid_argument("k must be >= 1");
-    const auto ok = [&](int64_t c) {
-        return pair_math::minhash_score(c, k) >= threshold;
-    };
+    const auto ok = [&](int64_t c) { return pair_math::minhash_score(c, k) >= threshold; };
     double est = std::ceil(threshold * static_cast<double>(k));
     if (!(est <= static_cast<double>(k + 1))) est = static_cast<double>(k + 1);  // also NaN
     int64_t c = static_cast<int64_t>(std::max(est, 0.0));

@@ -23,8 +23,8 @@
 #include <limits>
 #include <stdexcept>
 
-#include "icas/pair_math.hpp"
 #include "icas/mih.hpp"
+#include "icas/pair_math.hpp"
 #include "icas/parallel.hpp"
 #include "icas/simd.hpp"
 
@@ -257,7 +257,7 @@ Scratch& thread_scratch() {
 /// The train side of many pairs: the images' descriptors, packed once for the
 /// vector kernel (a private copy, about the size of the input).
 class TrainSet {
-public:
+  public:
     explicit TrainSet(const OrbImages& images) : images_(images), simd_(use_vpopcntdq()) {
         if (!simd_) return;
         group_start_.assign(static_cast<size_t>(images.n + 1), 0);
@@ -296,7 +296,7 @@ public:
         return similarity_from_keys<uint64_t, 32>(s.rowkey64.data(), na, s.colkey64.data());
     }
 
-private:
+  private:
     OrbImages images_;
     bool simd_;
     std::vector<int64_t> group_start_;

@@ -134,7 +134,7 @@ std::shared_ptr<const Axis> cached_axis(int64_t in64, int64_t out64) {
 constexpr size_t kKeepBytes = size_t{16} << 20;
 
 class Scratch {
-public:
+  public:
     enum Slot { kTemp, kColumns, kResampled, kSlots };
 
     ~Scratch() {
@@ -157,7 +157,7 @@ public:
         return b.data.get();
     }
 
-private:
+  private:
     struct Buffer {
         std::unique_ptr<uint8_t[]> data;
         size_t size = 0;

@@ -85,7 +85,6 @@ void image_stats(const uint8_t* __restrict x, int64_t h, int64_t w, int32_t* __r
                 s += cs[c + t];
                 ss += css[c + t];
             }
-            const int32_t s2 = s * s;  // <= (49 * 255)^2 < 2^31
             sxr[c] = s;
             qr[c] = pair_math::ssim_q(s);
             vr[c] = pair_math::ssim_v(s, ss);
@@ -238,9 +237,10 @@ void for_tiles(int64_t na, int64_t nb, bool upper, int64_t side, int64_t w, int 
 
 void ssim_check_size(int64_t h, int64_t w) {
     if (h >= kW && w >= kW) return;
-    throw std::invalid_argument("win_size 7 exceeds image extent: SSIM images must be at least "
-                                "7x7, got " +
-                                std::to_string(h) + "x" + std::to_string(w));
+    throw std::invalid_argument(
+        "win_size 7 exceeds image extent: SSIM images must be at least "
+        "7x7, got " +
+        std::to_string(h) + "x" + std::to_string(w));
 }
 
 double ssim(const uint8_t* a, const uint8_t* b, int64_t h, int64_t w) {
@@ -266,8 +266,8 @@ void ssim_matrix(const uint8_t* images, int64_t n, int64_t h, int64_t w, float* 
               });
 }
 
-void ssim_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t h,
-                int64_t w, float* out, int n_threads) {
+void ssim_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t h, int64_t w,
+                float* out, int n_threads) {
     if (na == 0 || nb == 0) return;
     ssim_check_size(h, w);
     const int threads = resolve_threads(n_threads);
@@ -279,8 +279,7 @@ void ssim_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int6
               });
 }
 
-Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w,
-                 const PairOptions& opt) {
+Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w, const PairOptions& opt) {
     Edges edges;
     if (n < 2) return edges;
     ssim_check_size(h, w);
@@ -310,8 +309,8 @@ Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w,
     return edges;
 }
 
-void ssim_components(const uint8_t* images, int64_t n, int64_t h, int64_t w,
-                     const PairOptions& opt, int64_t* labels) {
+void ssim_components(const uint8_t* images, int64_t n, int64_t h, int64_t w, const PairOptions& opt,
+                     int64_t* labels) {
     if (n == 0) return;
     if (n == 1) {
         labels[0] = 0;

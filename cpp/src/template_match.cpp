@@ -31,9 +31,9 @@ static_assert(kInt32Run * 255 * 255 <= INT32_MAX, "int32 product run overflows")
 
 // ------------------------------------------------------------ Gram tiles
 
-constexpr int64_t kTile = 64;     // items per tile side: one task computes kTile^2 dots
-constexpr int64_t kLanes = 32;    // int16 per 512-bit vector; packed rows are padded to it
-constexpr int64_t kDepth = 1024;  // feature elements packed per pass (multiple of kLanes)
+constexpr int64_t kTile = 64;         // items per tile side: one task computes kTile^2 dots
+constexpr int64_t kLanes = 32;        // int16 per 512-bit vector; packed rows are padded to it
+constexpr int64_t kDepth = 1024;      // feature elements packed per pass (multiple of kLanes)
 constexpr int64_t kRows = kTile + 4;  // tile side padded to a multiple of the micro-block
 static_assert(kDepth % kLanes == 0, "kDepth must be a multiple of kLanes");
 static_assert(kDepth <= kInt32Run, "micro-kernel int32 sums would overflow");
@@ -90,10 +90,9 @@ __attribute__((always_inline)) inline void micro(const int16_t* __restrict a,
 // and b[0:mb] (row stride len). With `diagonal` (a and b are the same rows)
 // the rows are packed once and only blocks reaching j >= i are computed.
 template <int MR, int NR>
-__attribute__((always_inline)) inline void tile_impl(const uint8_t* a, int64_t ma,
-                                                     const uint8_t* b, int64_t mb, int64_t len,
-                                                     bool diagonal, int16_t* pa, int16_t* pb,
-                                                     int64_t* acc) {
+__attribute__((always_inline)) inline void tile_impl(const uint8_t* a, int64_t ma, const uint8_t* b,
+                                                     int64_t mb, int64_t len, bool diagonal,
+                                                     int16_t* pa, int16_t* pb, int64_t* acc) {
     std::fill(acc, acc + kRows * kRows, int64_t{0});
     const int64_t ma_p = round_up(ma, MR), mb_p = round_up(mb, NR);
     for (int64_t k0 = 0; k0 < len; k0 += kDepth) {
@@ -116,14 +115,12 @@ __attribute__((always_inline)) inline void tile_impl(const uint8_t* a, int64_t m
 // Two register blockings, each compiled for every ISA level; tile_fn() picks
 // the one that fits the register file of this CPU.
 ICAS_CLONES void gram_tile_4x4(const uint8_t* a, int64_t ma, const uint8_t* b, int64_t mb,
-                               int64_t len, bool diagonal, int16_t* pa, int16_t* pb,
-                               int64_t* acc) {
+                               int64_t len, bool diagonal, int16_t* pa, int16_t* pb, int64_t* acc) {
     tile_impl<4, 4>(a, ma, b, mb, len, diagonal, pa, pb, acc);
 }
 
 ICAS_CLONES void gram_tile_3x4(const uint8_t* a, int64_t ma, const uint8_t* b, int64_t mb,
-                               int64_t len, bool diagonal, int16_t* pa, int16_t* pb,
-                               int64_t* acc) {
+                               int64_t len, bool diagonal, int16_t* pa, int16_t* pb, int64_t* acc) {
     tile_impl<3, 4>(a, ma, b, mb, len, diagonal, pa, pb, acc);
 }
 
@@ -450,8 +447,8 @@ void tm_components(const uint8_t* x, int64_t n, int64_t len, const PairOptions& 
     std::copy(out.begin(), out.end(), labels);
 }
 
-double tm_similarity(const uint8_t* image, int64_t ih, int64_t iw, const uint8_t* templ,
-                     int64_t th, int64_t tw, int64_t channels, int n_threads) {
+double tm_similarity(const uint8_t* image, int64_t ih, int64_t iw, const uint8_t* templ, int64_t th,
+                     int64_t tw, int64_t channels, int n_threads) {
     if (th < 1 || tw < 1 || channels < 1)
         throw std::invalid_argument("template must have at least one pixel and one channel");
     if (th > ih || tw > iw)

@@ -6,7 +6,8 @@
 
 namespace icas {
 
-UnionFind::UnionFind(int64_t n) : parent_(static_cast<size_t>(n)), size_(static_cast<size_t>(n), 1) {
+UnionFind::UnionFind(int64_t n)
+    : parent_(static_cast<size_t>(n)), size_(static_cast<size_t>(n), 1) {
     for (int64_t i = 0; i < n; ++i) parent_[i] = i;
 }
 
@@ -46,16 +47,15 @@ std::vector<int64_t> UnionFind::labels() {
     return out;
 }
 
-void connected_components(const int64_t* edges, int64_t n_edges, int64_t n_items,
-                          int64_t* labels) {
+void connected_components(const int64_t* edges, int64_t n_edges, int64_t n_items, int64_t* labels) {
     if (n_items < 0) throw std::invalid_argument("n_items must be >= 0");
     UnionFind uf(n_items);
     for (int64_t k = 0; k < n_edges; ++k) {
         const int64_t a = edges[2 * k], b = edges[2 * k + 1];
         if (a < 0 || a >= n_items || b < 0 || b >= n_items) {
-            throw std::invalid_argument("edges[" + std::to_string(k) + "] = (" + std::to_string(a) +
-                                        ", " + std::to_string(b) + ") is outside [0, n_items=" +
-                                        std::to_string(n_items) + ")");
+            throw std::invalid_argument(
+                "edges[" + std::to_string(k) + "] = (" + std::to_string(a) + ", " +
+                std::to_string(b) + ") is outside [0, n_items=" + std::to_string(n_items) + ")");
         }
         uf.unite(a, b);
     }

@@ -45,8 +45,16 @@ def _variants(img: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
 def _digit(d: int, rng: np.random.Generator) -> np.ndarray:
     img = np.full((128, 128, 3), 255, np.uint8)
     dx, dy = (int(v) for v in rng.integers(-4, 5, size=2))
-    cv2.putText(img, str(d), (34 + dx, 100 + dy), cv2.FONT_HERSHEY_SIMPLEX, 3.6,
-                (0, 0, 0), int(rng.integers(8, 11)), cv2.LINE_AA)
+    cv2.putText(
+        img,
+        str(d),
+        (34 + dx, 100 + dy),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        3.6,
+        (0, 0, 0),
+        int(rng.integers(8, 11)),
+        cv2.LINE_AA,
+    )
     return img
 
 
@@ -56,8 +64,9 @@ def make_demo(folder: Path, *, seed: int = 0) -> Path:
     Refuses a non-empty images folder that the demo did not write."""
     images = Path(folder) / "images"
     if images.exists() and any(images.iterdir()) and not (images / DEMO_MARKER).exists():
-        raise FileExistsError(f"{images}: exists and was not written by the demo; "
-                              "choose another DIR")
+        raise FileExistsError(
+            f"{images}: exists and was not written by the demo; choose another DIR"
+        )
     images.mkdir(parents=True, exist_ok=True)
     (images / DEMO_MARKER).write_text("written by icas-cluster --demo\n", encoding="utf-8")
     rng = np.random.default_rng(seed)

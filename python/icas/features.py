@@ -303,8 +303,9 @@ def _minhash_task(read, params):
     return task
 
 
-def corner_values(gray: np.ndarray, n_corners: int = 100, *,
-                  grid: int | None = None) -> list[bytes]:
+def corner_values(
+    gray: np.ndarray, n_corners: int = 100, *, grid: int | None = None
+) -> list[bytes]:
     """The MinHash set of one grayscale image: its strongest Harris corners.
 
     Parameters
@@ -335,11 +336,15 @@ def corner_values(gray: np.ndarray, n_corners: int = 100, *,
     # decreasing value, in one C++ pass (numpy took 3 passes and 0.5 ms).
     rows, cols = np.divmod(_core.strongest_positive(response, n_corners), w)
     if grid:
-        cells = (f"{r * grid // h},{c * grid // w}".encode()
-                 for r, c in zip(rows.tolist(), cols.tolist(), strict=True))
+        cells = (
+            f"{r * grid // h},{c * grid // w}".encode()
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+        )
         return list(dict.fromkeys(cells))  # a set, in order of strength
-    return [f"{r / h:.3f},{c / w:.3f}".encode()
-            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
+    return [
+        f"{r / h:.3f},{c / w:.3f}".encode()
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+    ]
 
 
 def _orb_task(read, params):

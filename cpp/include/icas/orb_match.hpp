@@ -49,9 +49,9 @@ struct OrbImages {
 /// candidates; a pair it misses is a pair whose images share fewer such
 /// descriptors (recall is measured in the tests and benchmarks).
 struct OrbCandidates {
-    bool index = false;   ///< false: every pair (exact); true: index candidates
-    int radius = 16;      ///< largest descriptor distance counted as shared, in [0, 256]
-    int min_shared = 1;   ///< descriptor pairs two images must share, >= 1
+    bool index = false;  ///< false: every pair (exact); true: index candidates
+    int radius = 16;     ///< largest descriptor distance counted as shared, in [0, 256]
+    int min_shared = 1;  ///< descriptor pairs two images must share, >= 1
 };
 
 /// Throws std::invalid_argument (naming `name`) unless offsets (n_offsets,)

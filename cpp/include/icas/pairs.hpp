@@ -22,9 +22,9 @@ struct Edges {
 
 /// Options shared by the threshold forms.
 struct PairOptions {
-    double threshold = 0.0;         ///< keep pairs with similarity >= threshold
+    double threshold = 0.0;           ///< keep pairs with similarity >= threshold
     const int64_t* groups = nullptr;  ///< (n,) or null: skip pairs whose groups are equal
-    int n_threads = 0;              ///< 0 default, -1 all cores, k threads
+    int n_threads = 0;                ///< 0 default, -1 all cores, k threads
 };
 
 namespace detail {

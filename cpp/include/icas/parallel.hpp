@@ -32,7 +32,7 @@ inline int resolve_threads(int n_threads) {
 /// rethrown on the calling thread: an exception escaping an OpenMP region
 /// would terminate the process.
 class ExceptionCatcher {
-public:
+  public:
     template <class F>
     void run(F&& f) noexcept {
         try {
@@ -46,7 +46,7 @@ public:
         if (error_) std::rethrow_exception(error_);
     }
 
-private:
+  private:
     std::exception_ptr error_;
     std::mutex mutex_;
 };

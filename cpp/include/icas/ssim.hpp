@@ -37,25 +37,23 @@ double ssim(const uint8_t* a, const uint8_t* b, int64_t h, int64_t w);
 /// out (n, n) float32 = SSIM of every pair of the n images (n, h, w); the
 /// diagonal is 1. Each unordered pair is computed once and mirrored.
 /// OpenMP over tiles of pairs with `n_threads` (0 default, -1 all cores).
-void ssim_matrix(const uint8_t* images, int64_t n, int64_t h, int64_t w, float* out,
-                 int n_threads);
+void ssim_matrix(const uint8_t* images, int64_t n, int64_t h, int64_t w, float* out, int n_threads);
 
 /// out (na, nb) float32 = SSIM of a[i] (na, h, w) against b[j] (nb, h, w).
 /// OpenMP over tiles of pairs with `n_threads`.
-void ssim_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t h,
-                int64_t w, float* out, int n_threads);
+void ssim_cross(const uint8_t* a, int64_t na, const uint8_t* b, int64_t nb, int64_t h, int64_t w,
+                float* out, int n_threads);
 
 /// Every pair i < j of the n images (n, h, w) whose float32 SSIM (the value
 /// ssim_matrix reports, not clipped: thresholds in [-1, 1] make sense) is
 /// >= opt.threshold and whose groups differ when opt.groups (n,) is given.
 /// Edges ordered by (i, j) for any thread count; memory O(n + edges).
-Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w,
-                 const PairOptions& opt);
+Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w, const PairOptions& opt);
 
 /// Connected components of the graph of ssim_pairs(images, opt), written to
 /// labels (n,) in order of first appearance; pairs whose two images are
 /// already joined are not computed. OpenMP with opt.n_threads.
-void ssim_components(const uint8_t* images, int64_t n, int64_t h, int64_t w,
-                     const PairOptions& opt, int64_t* labels);
+void ssim_components(const uint8_t* images, int64_t n, int64_t h, int64_t w, const PairOptions& opt,
+                     int64_t* labels);
 
 }  // namespace icas

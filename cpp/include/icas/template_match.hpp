@@ -62,7 +62,7 @@ void tm_components(const uint8_t* x, int64_t n, int64_t len, const PairOptions& 
 /// std::invalid_argument otherwise). Exact integer dot products, direct
 /// sliding: O((ih - th + 1) (iw - tw + 1) th tw channels) work, parallel over
 /// result rows on `n_threads` threads.
-double tm_similarity(const uint8_t* image, int64_t ih, int64_t iw, const uint8_t* templ,
-                     int64_t th, int64_t tw, int64_t channels, int n_threads);
+double tm_similarity(const uint8_t* image, int64_t ih, int64_t iw, const uint8_t* templ, int64_t th,
+                     int64_t tw, int64_t channels, int n_threads);
 
 }  // namespace icas

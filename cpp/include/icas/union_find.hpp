@@ -6,7 +6,7 @@
 namespace icas {
 
 class UnionFind {
-public:
+  public:
     explicit UnionFind(int64_t n);
 
     /// Root of x's set. Halves the path as it walks (not thread-safe).
@@ -22,7 +22,7 @@ public:
     /// when scanning items 0..n-1, so they do not depend on the union order.
     std::vector<int64_t> labels();
 
-private:
+  private:
     std::vector<int64_t> parent_;
     std::vector<int64_t> size_;
 };
@@ -31,7 +31,6 @@ private:
 /// `edges[2k], edges[2k+1]` over `n_items` items; writes labels (n_items,)
 /// numbered in order of first appearance. Throws std::invalid_argument on an
 /// edge endpoint outside [0, n_items).
-void connected_components(const int64_t* edges, int64_t n_edges, int64_t n_items,
-                          int64_t* labels);
+void connected_components(const int64_t* edges, int64_t n_edges, int64_t n_items, int64_t* labels);
 
 }  // namespace icas

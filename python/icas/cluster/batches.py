@@ -21,7 +21,8 @@ def list_files(folder: Path, *, recursive: bool = False) -> list[Path]:
         raise FileNotFoundError(f"{folder}: not a folder")
     pattern = "**/*" if recursive else "*"
     files = [
-        p for p in folder.glob(pattern)
+        p
+        for p in folder.glob(pattern)
         if not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and (p.is_file() or (p.is_symlink() and not p.is_dir()))
     ]
@@ -60,12 +61,16 @@ def read_batch_folders(folder: Path) -> list[tuple[list[list[Path]], list[Path]]
     name order; the first is the cluster's representative."""
     folder = Path(folder)
     batches = []
-    for b in sorted((p for p in folder.iterdir() if p.is_dir() and _BATCH.match(p.name)),
-                    key=lambda p: int(_BATCH.match(p.name).group(1))):
+    for b in sorted(
+        (p for p in folder.iterdir() if p.is_dir() and _BATCH.match(p.name)),
+        key=lambda p: int(_BATCH.match(p.name).group(1)),
+    ):
         clusters = [
             list_files(c)
-            for c in sorted((p for p in b.iterdir() if p.is_dir() and _CLUSTER.match(p.name)),
-                            key=lambda p: int(_CLUSTER.match(p.name).group(1)))
+            for c in sorted(
+                (p for p in b.iterdir() if p.is_dir() and _CLUSTER.match(p.name)),
+                key=lambda p: int(_CLUSTER.match(p.name).group(1)),
+            )
         ]
         outliers = list_files(b / "outliers") if (b / "outliers").is_dir() else []
         batches.append(([c for c in clusters if c], outliers))

@@ -107,8 +107,16 @@ def discard(out_dir: Path, batch: int) -> None:
     partial_path(out_dir, batch).unlink(missing_ok=True)
 
 
-def blocked_pairs(fs, tile: int, pairs_fn: Callable, *, path: Path, stamp: str,
-                  resume: bool = False, progress: bool = False):
+def blocked_pairs(
+    fs,
+    tile: int,
+    pairs_fn: Callable,
+    *,
+    path: Path,
+    stamp: str,
+    resume: bool = False,
+    progress: bool = False,
+):
     """All pairs of ``fs`` by tiles, saved to ``path`` as they are found.
 
     Parameters

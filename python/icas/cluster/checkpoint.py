@@ -46,18 +46,29 @@ def path_for(out_dir: Path, batch: int) -> Path:
     return Path(out_dir) / "checkpoints" / f"batch_{batch}.json"
 
 
-def save(out_dir: Path, batch: int, key: dict, paths: list[str], skipped: list[tuple[str, str]],
-         edges: np.ndarray, scores: np.ndarray, extra: dict | None = None) -> None:
+def save(
+    out_dir: Path,
+    batch: int,
+    key: dict,
+    paths: list[str],
+    skipped: list[tuple[str, str]],
+    edges: np.ndarray,
+    scores: np.ndarray,
+    extra: dict | None = None,
+) -> None:
     p = path_for(out_dir, batch)
     p.parent.mkdir(parents=True, exist_ok=True)
-    write_json(p, {
-        "key": key,
-        "paths": paths,
-        "skipped": [list(s) for s in skipped],
-        "edges": np.asarray(edges).tolist(),
-        "scores": [float(s) for s in np.asarray(scores)],
-        **(extra or {}),
-    })
+    write_json(
+        p,
+        {
+            "key": key,
+            "paths": paths,
+            "skipped": [list(s) for s in skipped],
+            "edges": np.asarray(edges).tolist(),
+            "scores": [float(s) for s in np.asarray(scores)],
+            **(extra or {}),
+        },
+    )
 
 
 def load_record(out_dir: Path, batch: int, key: dict) -> dict | None:

@@ -29,8 +29,9 @@ def _require():
     try:
         import distributed
     except ImportError as exc:
-        raise ImportError("running batches on Dask needs the dask extra: "
-                          "pip install 'icas[dask]'") from exc
+        raise ImportError(
+            "running batches on Dask needs the dask extra: pip install 'icas[dask]'"
+        ) from exc
     return distributed
 
 
@@ -39,12 +40,14 @@ def check(scheduler, workers) -> None:
     without the extra."""
     if scheduler is not None and workers is not None:
         raise ValueError("give dask_scheduler or dask_workers, not both")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise ValueError(f"dask_workers must be an integer >= 1, got {workers!r}")
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler):
-        raise ValueError(f"dask_scheduler must be an address such as tcp://host:8786, "
-                         f"got {scheduler!r}")
+        raise ValueError(
+            f"dask_scheduler must be an address such as tcp://host:8786, got {scheduler!r}"
+        )
     if scheduler is not None or workers is not None:
         _require()
 
@@ -62,9 +65,16 @@ def client(scheduler: str | None = None, workers: int | None = None):
         finally:
             c.close()
         return
-    with dist.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, host="127.0.0.1") as cluster, \
-            dist.Client(cluster) as c:
+    with (
+        dist.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        dist.Client(cluster) as c,
+    ):
         yield c
 
 
@@ -85,8 +95,18 @@ def run_batches(clusteror, jobs, threshold: float, out_dir, c, *, progress: bool
     remote = c.scatter(clusteror, broadcast=True)
     futures = {}
     for index, files, key, cached in jobs:
-        f = c.submit(_batch_on_worker, remote, index, files, threshold, key, cached, out_dir,
-                     key=f"icas-batch-{index}-{time.time_ns()}", pure=False)
+        f = c.submit(
+            _batch_on_worker,
+            remote,
+            index,
+            files,
+            threshold,
+            key,
+            cached,
+            out_dir,
+            key=f"icas-batch-{index}-{time.time_ns()}",
+            pure=False,
+        )
         futures[f] = (index, key)
     bar = None
     if progress:
@@ -121,7 +141,8 @@ def batches(clusteror, chunks, threshold: float, out_dir, timings: dict):
             jobs.append((index, chunk, key, cached))
     with client(clusteror.dask_scheduler, clusteror.dask_workers) as c:
         for index, key, (batch, sk, record, times, found) in run_batches(
-                clusteror, jobs, threshold, out_dir, c, progress=clusteror.progress):
+            clusteror, jobs, threshold, out_dir, c, progress=clusteror.progress
+        ):
             clusteror._save_batch(index, key, record, out_dir)
             clusteror._searches += found
             for k, v in times.items():

@@ -54,8 +54,10 @@ def check_method(method: str) -> str:
     first, second = split_method(method)
     for m in (first, second) if second is not None else (first,):
         if m not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)} or two of them "
-                             f"joined by '+' (e.g. imagehash+orb), got {method!r}")
+            raise ValueError(
+                f"method must be one of {', '.join(METHODS)} or two of them "
+                f"joined by '+' (e.g. imagehash+orb), got {method!r}"
+            )
     if second == first:
         raise ValueError(f"a verified method needs two different methods, got {method!r}")
     return method
@@ -113,8 +115,7 @@ class FeatureSet:
         return FeatureSet("orb", (np.concatenate(descs), np.concatenate(offs)))
 
 
-def pairs(fs, threshold: float, *, groups=None, n_threads=None, candidates="auto",
-          device=None):
+def pairs(fs, threshold: float, *, groups=None, n_threads=None, candidates="auto", device=None):
     """(edges (m, 2) int64, scores (m,) float32) of pairs >= threshold.
 
     ``candidates`` ("auto", "all", "index") goes to the kernels of
@@ -128,8 +129,9 @@ def pairs(fs, threshold: float, *, groups=None, n_threads=None, candidates="auto
     if not isinstance(fs, FeatureSet):
         from icas.cluster.verified import verified_pairs
 
-        ev = verified_pairs(fs, threshold, groups=groups, n_threads=n_threads,
-                            candidates=candidates)
+        ev = verified_pairs(
+            fs, threshold, groups=groups, n_threads=n_threads, candidates=candidates
+        )
         return ev.confirmed(threshold)
     fn = getattr(sim, KERNELS[fs.method] + "_pairs")
     if len(fs) < 2:
@@ -207,8 +209,17 @@ class Extracted:
     skipped: list[tuple[str, str]]
 
 
-def extract(paths: list[str], method: str, *, size=None, scale=None, n_threads=None,
-            progress=False, candidate_threshold=None, **params) -> Extracted:
+def extract(
+    paths: list[str],
+    method: str,
+    *,
+    size=None,
+    scale=None,
+    n_threads=None,
+    progress=False,
+    candidate_threshold=None,
+    **params,
+) -> Extracted:
     """Read images and compute the method's features (in parallel). A verified
     pair ("imagehash+orb") reads each image for both methods; the method
     parameters go to the method that takes them."""
@@ -216,12 +227,25 @@ def extract(paths: list[str], method: str, *, size=None, scale=None, n_threads=N
     if second is not None:
         from icas.cluster.verified import extract_pair
 
-        return extract_pair(paths, first, second, size=size, scale=scale, n_threads=n_threads,
-                            progress=progress, candidate_threshold=candidate_threshold, **params)
+        return extract_pair(
+            paths,
+            first,
+            second,
+            size=size,
+            scale=scale,
+            n_threads=n_threads,
+            progress=progress,
+            candidate_threshold=candidate_threshold,
+            **params,
+        )
     from icas import features
 
-    res = features.extract(paths, method, size=size, scale=scale, n_threads=n_threads,
-                           progress=progress, **params)
+    res = features.extract(
+        paths, method, size=size, scale=scale, n_threads=n_threads, progress=progress, **params
+    )
     arrays = (res.data, res.offsets) if method == "orb" else (res.data,)
-    return Extracted(FeatureSet(method, arrays), [str(p) for p in res.paths],
-                     [(str(p), str(r)) for p, r in res.skipped])
+    return Extracted(
+        FeatureSet(method, arrays),
+        [str(p) for p in res.paths],
+        [(str(p), str(r)) for p, r in res.skipped],
+    )

@@ -13,8 +13,15 @@ from icas.cluster.transfer import JOURNAL_NAME, UNDONE_NAME, Journal
 MARKER = ".icas-output"
 MANIFEST = "clusters.csv"
 MANIFEST_FIELDS = (
-    "path", "destination", "cluster", "batch", "representative", "cluster_size", "weakest_link",
-    "mean_similarity", "skipped_reason",
+    "path",
+    "destination",
+    "cluster",
+    "batch",
+    "representative",
+    "cluster_size",
+    "weakest_link",
+    "mean_similarity",
+    "skipped_reason",
 )
 OUR_ENTRIES = ("results", "checkpoints", MANIFEST, "summary.json", "report.html", "thumbnails")
 
@@ -47,11 +54,13 @@ def prepare(input_dir: Path, out_dir: Path, *, overwrite: bool, resume: bool) ->
     input_dir = Path(input_dir).resolve()
     out_dir = Path(out_dir).resolve()
     if _inside(out_dir, input_dir):
-        raise OutputError(f"{out_dir}: the output folder must not be inside the input folder "
-                          f"{input_dir}")
+        raise OutputError(
+            f"{out_dir}: the output folder must not be inside the input folder {input_dir}"
+        )
     if _inside(input_dir, out_dir):
-        raise OutputError(f"{out_dir}: the output folder must not contain the input folder "
-                          f"{input_dir}")
+        raise OutputError(
+            f"{out_dir}: the output folder must not contain the input folder {input_dir}"
+        )
     if out_dir.exists() and any(out_dir.iterdir()):
         if resume:
             if not (out_dir / MARKER).exists():
@@ -64,8 +73,9 @@ def prepare(input_dir: Path, out_dir: Path, *, overwrite: bool, resume: bool) ->
                 "--resume to continue it, or --out to choose another"
             )
         if not (out_dir / MARKER).exists():
-            raise OutputError(f"{out_dir}: exists and was not written by icas; "
-                              "refusing to overwrite it")
+            raise OutputError(
+                f"{out_dir}: exists and was not written by icas; refusing to overwrite it"
+            )
         if _holds_moved_files(out_dir):
             raise OutputError(
                 f"{out_dir}: holds files moved there by an earlier run; run `icas-cluster --undo "

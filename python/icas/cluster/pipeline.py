@@ -92,12 +92,12 @@ class ClusterResult:
 @dataclass
 class _Batch:
     index: int
-    paths: list[str]          # images that were read, in batch order
-    labels: np.ndarray        # (n,) cluster within the batch, -1 outlier
-    edges: np.ndarray         # compared pairs inside the batch's clusters
+    paths: list[str]  # images that were read, in batch order
+    labels: np.ndarray  # (n,) cluster within the batch, -1 outlier
+    edges: np.ndarray  # compared pairs inside the batch's clusters
     scores: np.ndarray
-    features: object | None   # of the merge nodes only (representatives + outliers)
-    nodes: np.ndarray         # indices into paths of the merge nodes
+    features: object | None  # of the merge nodes only (representatives + outliers)
+    nodes: np.ndarray  # indices into paths of the merge nodes
     means: dict = field(default_factory=dict)  # batch cluster -> mean similarity
 
 
@@ -145,8 +145,13 @@ def _absolute(items, src: Path, out: Path) -> list[str] | None:
     for rel in items:
         pure = PurePosixPath(rel) if isinstance(rel, str) else None
         path = src / rel if pure is not None else None
-        if (pure is None or rel in ("", ".") or pure.is_absolute() or ".." in pure.parts
-                or not inside(path, src)):  # (the last: drives, backslashes on Windows)
+        if (
+            pure is None
+            or rel in ("", ".")
+            or pure.is_absolute()
+            or ".." in pure.parts
+            or not inside(path, src)
+        ):  # (the last: drives, backslashes on Windows)
             raise _bad_plan(out, f"names {rel!r}, which is not a file inside {src}")
         paths.append(str(path))
     return paths
@@ -155,9 +160,12 @@ def _absolute(items, src: Path, out: Path) -> list[str] | None:
 # Merge-mode plans are flat lists of "batch/cluster/relative path" rows
 # (cluster -1: outliers), so the same validation applies to every path.
 def _flatten(parsed, src: Path) -> list[str]:
-    return [f"{b}/{k}/{Path(p).relative_to(src).as_posix()}"
-            for b, (clusters, outliers) in enumerate(parsed)
-            for k, members in [*enumerate(clusters), (-1, outliers)] for p in members]
+    return [
+        f"{b}/{k}/{Path(p).relative_to(src).as_posix()}"
+        for b, (clusters, outliers) in enumerate(parsed)
+        for k, members in [*enumerate(clusters), (-1, outliers)]
+        for p in members
+    ]
 
 
 def _unflatten(flat, src: Path, out: Path):
@@ -182,9 +190,14 @@ def _moved_away(out_dir: Path) -> dict[str, str]:
     """{source: where it is now} for files an interrupted ``move`` into
     out_dir already took from the input (sources by absolute path)."""
     entries, _ = Journal(out_dir).read()
-    return {os.path.abspath(e.src): e.dst for e in entries.values()
-            if e.mode == "move" and inside(e.dst, out_dir) and os.path.lexists(e.dst)
-            and not os.path.lexists(e.src)}
+    return {
+        os.path.abspath(e.src): e.dst
+        for e in entries.values()
+        if e.mode == "move"
+        and inside(e.dst, out_dir)
+        and os.path.lexists(e.dst)
+        and not os.path.lexists(e.src)
+    }
 
 
 class Clusteror:
@@ -216,12 +229,35 @@ class Clusteror:
     :class:`ClusterResult`.
     """
 
-    def __init__(self, images_folder_path, method="imagehash", batch_size=1000, threshold=None,
-                 num_of_threads=None, size=None, scale=None, option="full", transfer="copy",
-                 overwrite=False, *, out=None, order="size", resume=False, progress=True,
-                 recursive=False, report=True, linkage="single", max_cluster_size=None,
-                 candidate_threshold=None, threshold_plot=None, candidates="auto",
-                 dask_scheduler=None, dask_workers=None, device=None, **method_params):
+    def __init__(
+        self,
+        images_folder_path,
+        method="imagehash",
+        batch_size=1000,
+        threshold=None,
+        num_of_threads=None,
+        size=None,
+        scale=None,
+        option="full",
+        transfer="copy",
+        overwrite=False,
+        *,
+        out=None,
+        order="size",
+        resume=False,
+        progress=True,
+        recursive=False,
+        report=True,
+        linkage="single",
+        max_cluster_size=None,
+        candidate_threshold=None,
+        threshold_plot=None,
+        candidates="auto",
+        dask_scheduler=None,
+        dask_workers=None,
+        device=None,
+        **method_params,
+    ):
         self.images_folder_path = images_folder_path
         self.method = method
         self.batch_size = batch_size
@@ -264,11 +300,14 @@ class Clusteror:
         if second is not None:
             from icas.cluster.verified import check_candidate_threshold
 
-            self._candidate = check_candidate_threshold(first, self.candidate_threshold,
-                                                        self.method_params)
+            self._candidate = check_candidate_threshold(
+                first, self.candidate_threshold, self.method_params
+            )
         elif self.candidate_threshold is not None:
-            raise ValueError("candidate_threshold applies to verified methods only "
-                             "(two methods joined by '+', e.g. imagehash+orb)")
+            raise ValueError(
+                "candidate_threshold applies to verified methods only "
+                "(two methods joined by '+', e.g. imagehash+orb)"
+            )
         else:
             self._candidate = None
         if self.option not in OPTIONS:
@@ -284,8 +323,10 @@ class Clusteror:
             (w, h), _ = _check_resize(self.size, None)
             if min(w, h) < SSIM_WINDOW:
                 win = f"{SSIM_WINDOW}x{SSIM_WINDOW}"
-                raise ValueError(f"size {w}x{h} is smaller than the {win} SSIM window: "
-                                 f"pass a size of at least {win}")
+                raise ValueError(
+                    f"size {w}x{h} is smaller than the {win} SSIM window: "
+                    f"pass a size of at least {win}"
+                )
         guards.check_linkage(self.linkage)
         search.check(self.candidates, self.method)
         if self.dask_scheduler is not None or self.dask_workers is not None:
@@ -299,8 +340,9 @@ class Clusteror:
 
             _matplotlib()
             if not Path(self.threshold_plot).parent.is_dir():
-                raise FileNotFoundError(f"{self.threshold_plot}: the folder for the threshold "
-                                        "plot does not exist")
+                raise FileNotFoundError(
+                    f"{self.threshold_plot}: the folder for the threshold plot does not exist"
+                )
         if self.threshold is None:
             return default_threshold(self.method), "default"
         if isinstance(self.threshold, str) and self.threshold in THRESHOLD_CHOICES:
@@ -311,7 +353,8 @@ class Clusteror:
             return self.threshold, self.threshold
         if isinstance(self.threshold, str):
             raise ValueError(
-                f"threshold must be a number, 'auto' or 'pick', got {self.threshold!r}")
+                f"threshold must be a number, 'auto' or 'pick', got {self.threshold!r}"
+            )
         lo, hi = threshold_range(self.method)
         return _validate.threshold(self.threshold, low=lo, high=hi), "given"
 
@@ -323,13 +366,23 @@ class Clusteror:
         # there, and reported under their original path.
         moved = getattr(self, "_moved", None)
         where = [moved.get(os.path.abspath(p), p) for p in paths] if moved else paths
-        res = extract(where, self.method, size=self.size, scale=self.scale,
-                      n_threads=self.num_of_threads, progress=self.progress,
-                      **extra, **self.method_params)
+        res = extract(
+            where,
+            self.method,
+            size=self.size,
+            scale=self.scale,
+            n_threads=self.num_of_threads,
+            progress=self.progress,
+            **extra,
+            **self.method_params,
+        )
         if where is not paths:
             back = dict(zip(where, paths, strict=True))
-            res = Extracted(res.features, [back[p] for p in res.paths],
-                            [(back[p], why) for p, why in res.skipped])
+            res = Extracted(
+                res.features,
+                [back[p] for p in res.paths],
+                [(back[p], why) for p, why in res.skipped],
+            )
         timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
         return res
 
@@ -346,19 +399,27 @@ class Clusteror:
         pair) only for a verified method."""
         self._searches.append(search.used(fs, threshold, self.candidates))
         if self._candidate is None:
-            e, s = pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads,
-                         candidates=self.candidates, device=self.device)
+            e, s = pairs(
+                fs,
+                threshold,
+                groups=groups,
+                n_threads=self.num_of_threads,
+                candidates=self.candidates,
+                device=self.device,
+            )
             return e, s, None
         from icas.cluster.verified import verified_pairs
 
-        ev = verified_pairs(fs, threshold, groups=groups, n_threads=self.num_of_threads,
-                            candidates=self.candidates)
+        ev = verified_pairs(
+            fs, threshold, groups=groups, n_threads=self.num_of_threads, candidates=self.candidates
+        )
         e, s = ev.confirmed(threshold)
         return e, s, ev
 
     def _matrix(self, fs):
-        return lambda idx: similarity_matrix(fs.take(idx), n_threads=self.num_of_threads,
-                                             device=self.device)
+        return lambda idx: similarity_matrix(
+            fs.take(idx), n_threads=self.num_of_threads, device=self.device
+        )
 
     def _node_features(self, paths: list[str], nodes: np.ndarray, timings: dict):
         """Features of the merge nodes read again (after a resume, or from batch
@@ -371,8 +432,14 @@ class Clusteror:
         return res.features, nodes[keep], list(res.skipped)
 
     def _key(self, threshold: float, paths: list[str]) -> dict:
-        key = {"method": self.method, "threshold": threshold, "size": self.size,
-               "scale": self.scale, "params": self.method_params, "files": paths}
+        key = {
+            "method": self.method,
+            "threshold": threshold,
+            "size": self.size,
+            "scale": self.scale,
+            "params": self.method_params,
+            "files": paths,
+        }
         if self._candidate is not None:
             key["candidate_threshold"] = self._candidate
         key.update(search.key_entry(self.method, self.candidates))
@@ -390,19 +457,26 @@ class Clusteror:
         res = self._features(sample, timings)
         # The sample stands for the readable share of all files.
         readable = round(len(files) * len(res.paths) / max(1, len(sample)))
-        stats = sample_similarities(res.features, self.method, readable,
-                                    n_threads=self.num_of_threads)
+        stats = sample_similarities(
+            res.features, self.method, readable, n_threads=self.num_of_threads
+        )
         timings["threshold"] = time.perf_counter() - t
         if rule == "auto":
             threshold = stats.auto()
-            log.info("auto threshold for %s on %d sampled images: %.4f",
-                     self.method, len(res.paths), threshold)
+            log.info(
+                "auto threshold for %s on %d sampled images: %.4f",
+                self.method,
+                len(res.paths),
+                threshold,
+            )
         elif rule == "pick":
             from icas.cluster.picker import pick_threshold
 
             threshold = pick_threshold(stats)
-            print(f"picked threshold {threshold:.4f} (pass --threshold {threshold:.4f} to repeat)",
-                  file=sys.stderr)
+            print(
+                f"picked threshold {threshold:.4f} (pass --threshold {threshold:.4f} to repeat)",
+                file=sys.stderr,
+            )
         if self.threshold_plot is not None:
             from icas.cluster.picker import save_plot
 
@@ -413,12 +487,20 @@ class Clusteror:
     def _cluster_batch(self, fs, edges, scores, threshold):
         """Guarded labels and mean similarities of one batch's clusters."""
         matrix = self._matrix(fs)
-        labels = guards.guarded_labels(len(fs), edges, scores, threshold, linkage=self.linkage,
-                                       max_size=self._max_size, matrix=matrix)
+        labels = guards.guarded_labels(
+            len(fs),
+            edges,
+            scores,
+            threshold,
+            linkage=self.linkage,
+            max_size=self._max_size,
+            matrix=matrix,
+        )
         return labels, mean_similarities(labels, matrix)
 
-    def _cached_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
-                      timings: dict):
+    def _cached_batch(
+        self, index: int, files: list[str], threshold: float, out_dir: Path, timings: dict
+    ):
         """(key, checkpoint record or None, the finished batch or None): a
         batch whose similarities and clusters are in a checkpoint is not
         computed again; one whose guard changed reuses its similarities."""
@@ -436,30 +518,56 @@ class Clusteror:
         if self.option == "full":
             feats, nodes, sk = self._node_features(paths, nodes, timings)
             skipped = skipped + sk
-        return key, cached, (_Batch(index, paths, labels, edges, scores, feats, nodes, means),
-                             skipped)
+        return (
+            key,
+            cached,
+            (_Batch(index, paths, labels, edges, scores, feats, nodes, means), skipped),
+        )
 
     def _batch_pairs(self, fs, threshold: float, stamp_of, partial: Path | None):
         """(edges, scores, evidence) of a batch; a long pair stage goes by
         tiles saved to ``partial`` (see :mod:`icas.cluster.blocks`)."""
         if (why := search.advice(fs, self.candidates)) is not None:
             log.warning(why)
-        tile = blocks.tile_size(fs) if (self._candidate is None and partial is not None
-                                        and search.used(fs, threshold, self.candidates) == "all") \
+        tile = (
+            blocks.tile_size(fs)
+            if (
+                self._candidate is None
+                and partial is not None
+                and search.used(fs, threshold, self.candidates) == "all"
+            )
             else None
+        )
         if tile is None:
             return self._pairs(fs, threshold)
         self._searches.append("all")
         e, s = blocks.blocked_pairs(
-            fs, tile, lambda sub, groups: pairs(sub, threshold, groups=groups,
-                                                n_threads=self.num_of_threads,
-                                                candidates=self.candidates,
-                                                device=self.device),
-            path=partial, stamp=stamp_of(tile), resume=self.resume, progress=self.progress)
+            fs,
+            tile,
+            lambda sub, groups: pairs(
+                sub,
+                threshold,
+                groups=groups,
+                n_threads=self.num_of_threads,
+                candidates=self.candidates,
+                device=self.device,
+            ),
+            path=partial,
+            stamp=stamp_of(tile),
+            resume=self.resume,
+            progress=self.progress,
+        )
         return e, s, None
 
-    def _compute_batch(self, index: int, files: list[str], threshold: float, key: dict,
-                       cached: dict | None, out_dir: Path):
+    def _compute_batch(
+        self,
+        index: int,
+        files: list[str],
+        threshold: float,
+        key: dict,
+        cached: dict | None,
+        out_dir: Path,
+    ):
         """Features, pairs and clusters of one batch (in this process or on a
         Dask worker: the output folder is used only for the partial
         checkpoint, when it is visible here). Returns the batch, its skipped
@@ -477,16 +585,27 @@ class Clusteror:
         else:
             visible = (Path(out_dir) / output.MARKER).exists()
             edges, scores, ev = self._batch_pairs(
-                fres.features, threshold, lambda tile: blocks.digest(key, paths, tile),
-                blocks.partial_path(out_dir, index) if visible else None)
+                fres.features,
+                threshold,
+                lambda tile: blocks.digest(key, paths, tile),
+                blocks.partial_path(out_dir, index) if visible else None,
+            )
             evidence = ev.to_json() if ev is not None else None
         timings["pairs"] = time.perf_counter() - t
         t = time.perf_counter()
         labels, means = self._cluster_batch(fres.features, edges, scores, threshold)
         timings["clusters"] = time.perf_counter() - t
-        record = {"paths": paths, "skipped": list(fres.skipped), "edges": edges,
-                  "scores": scores, "extra": {"guard": self._guard(), "labels": labels.tolist(),
-                                              "means": {str(k): v for k, v in means.items()}}}
+        record = {
+            "paths": paths,
+            "skipped": list(fres.skipped),
+            "edges": edges,
+            "scores": scores,
+            "extra": {
+                "guard": self._guard(),
+                "labels": labels.tolist(),
+                "means": {str(k): v for k, v in means.items()},
+            },
+        }
         if evidence is not None:
             record["extra"]["evidence"] = evidence
         nodes = _merge_nodes(labels)
@@ -496,18 +615,28 @@ class Clusteror:
         return batch, list(fres.skipped), record, timings, self._searches
 
     def _save_batch(self, index: int, key: dict, record: dict, out_dir: Path) -> None:
-        checkpoint.save(out_dir, index, key, record["paths"], record["skipped"],
-                        record["edges"], record["scores"], record["extra"])
+        checkpoint.save(
+            out_dir,
+            index,
+            key,
+            record["paths"],
+            record["skipped"],
+            record["edges"],
+            record["scores"],
+            record["extra"],
+        )
         blocks.discard(out_dir, index)
 
-    def _run_batch(self, index: int, files: list[str], threshold: float, out_dir: Path,
-                   timings: dict) -> tuple[_Batch, list[tuple[str, str]]]:
+    def _run_batch(
+        self, index: int, files: list[str], threshold: float, out_dir: Path, timings: dict
+    ) -> tuple[_Batch, list[tuple[str, str]]]:
         key, cached, done = self._cached_batch(index, files, threshold, out_dir, timings)
         if done is not None:
             return done
         searches = self._searches
-        batch, skipped, record, times, found = self._compute_batch(index, files, threshold, key,
-                                                                   cached, out_dir)
+        batch, skipped, record, times, found = self._compute_batch(
+            index, files, threshold, key, cached, out_dir
+        )
         self._searches = searches + found
         for k, v in times.items():
             timings[k] = timings.get(k, 0.0) + v
@@ -572,8 +701,20 @@ class Clusteror:
             timings["merge"] = time.perf_counter() - t
             means = self._final_means(todo, timings)
             dest = self._result_destinations(labels)
-        return self._finish(out_dir, threshold, rule, labels, batch_of, reps, weak, means,
-                            skipped, dest, timings, t0)
+        return self._finish(
+            out_dir,
+            threshold,
+            rule,
+            labels,
+            batch_of,
+            reps,
+            weak,
+            means,
+            skipped,
+            dest,
+            timings,
+            t0,
+        )
 
     def _batch_layout(self, results: list[_Batch]):
         labels, batch_of, reps, weak, means = {}, {}, set(), {}, {}
@@ -595,8 +736,13 @@ class Clusteror:
         already kept them apart."""
         with_nodes = [k for k, b in enumerate(results) if b.features is not None and len(b.nodes)]
         if len(with_nodes) < 2:
-            return (None, np.empty(0, np.int64), np.empty(0, np.int64),
-                    np.empty((0, 2), np.int64), np.empty(0, np.float32))
+            return (
+                None,
+                np.empty(0, np.int64),
+                np.empty(0, np.int64),
+                np.empty((0, 2), np.int64),
+                np.empty(0, np.float32),
+            )
         fs = type(results[with_nodes[0]].features).concat([results[k].features for k in with_nodes])
         node_ids = np.concatenate([results[k].nodes + offsets[k] for k in with_nodes])
         groups = np.concatenate([np.full(len(results[k].nodes), k) for k in with_nodes])
@@ -610,8 +756,7 @@ class Clusteror:
         low = threshold_range(self.method)[0]
 
         def matrix(idx):
-            m = similarity_matrix(fs.take(idx), n_threads=self.num_of_threads,
-                                  device=self.device)
+            m = similarity_matrix(fs.take(idx), n_threads=self.num_of_threads, device=self.device)
             g = groups[idx]
             m[g[:, None] == g[None, :]] = low
             np.fill_diagonal(m, threshold_range(self.method)[1])
@@ -635,17 +780,22 @@ class Clusteror:
         n = int(offsets[-1])
         fs, node_ids, groups, e, s = self._node_pairs(results, threshold, offsets)
         if fs is not None and self.linkage != "single":
-            nl = guards.guarded_labels(len(fs), e, s, threshold, linkage=self.linkage,
-                                       matrix=self._node_matrix(fs, groups))
+            nl = guards.guarded_labels(
+                len(fs), e, s, threshold, linkage=self.linkage, matrix=self._node_matrix(fs, groups)
+            )
             e, s = _internal(e, s, nl)
-        edges = np.concatenate([*(b.edges + offsets[k] for k, b in enumerate(results)),
-                                node_ids[e].reshape(-1, 2)])
+        edges = np.concatenate(
+            [*(b.edges + offsets[k] for k, b in enumerate(results)), node_ids[e].reshape(-1, 2)]
+        )
         scores = np.concatenate([*(b.scores for b in results), s]).astype(np.float32)
         glabels = guards.guarded_labels(n, edges, scores, threshold, max_size=self._max_size)
         paths = [p for b in results for p in b.paths]
         weak = weakest_links(edges, scores, glabels)
-        return (*self._layout(results, paths, glabels), weak,
-                self._means_todo(results, glabels, paths))
+        return (
+            *self._layout(results, paths, glabels),
+            weak,
+            self._means_todo(results, glabels, paths),
+        )
 
     def _merge_units(self, results: list[_Batch], threshold: float):
         """Merge for batches read from folders (no compared pairs inside them):
@@ -668,9 +818,16 @@ class Clusteror:
         scores = np.empty(0, np.float32)
         if fs is not None:
             weights = np.bincount(unit, minlength=n)[node_ids]
-            nl = guards.guarded_labels(len(fs), e, s, threshold, linkage=self.linkage,
-                                       max_size=self._max_size,
-                                       matrix=self._node_matrix(fs, groups), weights=weights)
+            nl = guards.guarded_labels(
+                len(fs),
+                e,
+                s,
+                threshold,
+                linkage=self.linkage,
+                max_size=self._max_size,
+                matrix=self._node_matrix(fs, groups),
+                weights=weights,
+            )
             e, s = _internal(e, s, nl)
             joined = nl >= 0
             node_part = np.where(joined, n + nl, node_ids)
@@ -681,8 +838,10 @@ class Clusteror:
         glabels = guards.relabel(parts)
         paths = [p for b in results for p in b.paths]
         weak = weakest_links(edges, scores, glabels)
-        todo = {int(g): [paths[i] for i in np.flatnonzero(glabels == g)]
-                for g in np.unique(glabels[glabels >= 0])}
+        todo = {
+            int(g): [paths[i] for i in np.flatnonzero(glabels == g)]
+            for g in np.unique(glabels[glabels >= 0])
+        }
         return (*self._layout(results, paths, glabels), weak, todo)
 
     @staticmethod
@@ -701,15 +860,22 @@ class Clusteror:
         """Final clusters equal to one batch cluster take its mean similarity;
         the others ({label: member paths}) are measured again."""
         blabel = np.concatenate([b.labels for b in results]) if results else np.empty(0, np.int64)
-        bindex = np.concatenate([np.full(len(b.paths), k) for k, b in enumerate(results)]) \
-            if results else np.empty(0, np.int64)
+        bindex = (
+            np.concatenate([np.full(len(b.paths), k) for k, b in enumerate(results)])
+            if results
+            else np.empty(0, np.int64)
+        )
         out: dict[int, object] = {}
         for g in np.unique(glabels[glabels >= 0]):
             members = np.flatnonzero(glabels == g)
             k, lab = bindex[members[0]], blabel[members[0]]
-            same = (lab >= 0 and np.all(bindex[members] == k) and np.all(blabel[members] == lab)
-                    and int(np.sum(results[k].labels == lab)) == len(members)
-                    and int(lab) in results[k].means)
+            same = (
+                lab >= 0
+                and np.all(bindex[members] == k)
+                and np.all(blabel[members] == lab)
+                and int(np.sum(results[k].labels == lab)) == len(members)
+                and int(lab) in results[k].means
+            )
             out[int(g)] = results[k].means[int(lab)] if same else [paths[i] for i in members]
         return out
 
@@ -717,8 +883,11 @@ class Clusteror:
         """Mean similarity of every final cluster; clusters that span batches
         are measured on up to MEAN_SAMPLE of their members, read again."""
         means = {g: v for g, v in todo.items() if not isinstance(v, list)}
-        measure = {g: [v[i] for i in sample_indices(len(v), MEAN_SAMPLE)]
-                   for g, v in todo.items() if isinstance(v, list)}
+        measure = {
+            g: [v[i] for i in sample_indices(len(v), MEAN_SAMPLE)]
+            for g, v in todo.items()
+            if isinstance(v, list)
+        }
         if not measure:
             return means
         t = time.perf_counter()
@@ -728,8 +897,10 @@ class Clusteror:
             idx = [where[p] for p in members if p in where]
             if len(idx) >= 2:
                 means[g] = mean_offdiagonal(
-                    similarity_matrix(res.features.take(idx), n_threads=self.num_of_threads,
-                                      device=self.device))
+                    similarity_matrix(
+                        res.features.take(idx), n_threads=self.num_of_threads, device=self.device
+                    )
+                )
         timings["clusters"] = timings.get("clusters", 0.0) + time.perf_counter() - t
         return means
 
@@ -757,19 +928,42 @@ class Clusteror:
         results, skipped = [], []
         for index, (clusters, outliers) in enumerate(parsed):
             paths = [str(p) for c in clusters for p in c] + [str(p) for p in outliers]
-            labels = np.array([k for k, c in enumerate(clusters) for _ in c] +
-                              [-1] * len(outliers), dtype=np.int64)
+            labels = np.array(
+                [k for k, c in enumerate(clusters) for _ in c] + [-1] * len(outliers),
+                dtype=np.int64,
+            )
             feats, nodes, sk = self._node_features(paths, _merge_nodes(labels), timings)
             skipped.extend(sk)
-            results.append(_Batch(index, paths, labels, np.empty((0, 2), np.int64),
-                                  np.empty(0, np.float32), feats, nodes))
+            results.append(
+                _Batch(
+                    index,
+                    paths,
+                    labels,
+                    np.empty((0, 2), np.int64),
+                    np.empty(0, np.float32),
+                    feats,
+                    nodes,
+                )
+            )
         t = time.perf_counter()
         labels, batch_of, reps, weak, todo = self._merge_units(results, threshold)
         timings["merge"] = time.perf_counter() - t
         means = self._final_means(todo, timings)
         dest = self._result_destinations(labels)
-        return self._finish(out_dir, threshold, rule, labels, batch_of, reps, weak, means,
-                            skipped, dest, timings, t0)
+        return self._finish(
+            out_dir,
+            threshold,
+            rule,
+            labels,
+            batch_of,
+            reps,
+            weak,
+            means,
+            skipped,
+            dest,
+            timings,
+            t0,
+        )
 
     # -- output -----------------------------------------------------------
     def _batch_destinations(self, results, labels, batch_of) -> dict[str, str]:
@@ -777,8 +971,9 @@ class Clusteror:
         dest = {}
         for p, lab in labels.items():
             folder = f"batch_{batch_of[p]}/" + (f"cluster_{lab}" if lab >= 0 else "outliers")
-            dest[p] = folder + "/" + output.unique_name(taken.setdefault(folder, set()),
-                                                        Path(p).name)
+            dest[p] = (
+                folder + "/" + output.unique_name(taken.setdefault(folder, set()), Path(p).name)
+            )
         return dest
 
     def _result_destinations(self, labels) -> dict[str, str]:
@@ -786,12 +981,27 @@ class Clusteror:
         dest = {}
         for p, lab in labels.items():
             folder = "results/" + (f"cluster_{lab}" if lab >= 0 else "outliers")
-            dest[p] = folder + "/" + output.unique_name(taken.setdefault(folder, set()),
-                                                        Path(p).name)
+            dest[p] = (
+                folder + "/" + output.unique_name(taken.setdefault(folder, set()), Path(p).name)
+            )
         return dest
 
-    def _finish(self, out_dir, threshold, rule, labels, batch_of, reps, weak, means, skipped,
-                dest, timings, t0, extra: dict | None = None) -> ClusterResult:
+    def _finish(
+        self,
+        out_dir,
+        threshold,
+        rule,
+        labels,
+        batch_of,
+        reps,
+        weak,
+        means,
+        skipped,
+        dest,
+        timings,
+        t0,
+        extra: dict | None = None,
+    ) -> ClusterResult:
         """Transfer the files, write the manifest, the report and summary.json
         (plus the entries of ``extra``). ``threshold`` is None for methods
         without one (the deep-learning path)."""
@@ -816,6 +1026,7 @@ class Clusteror:
         for src, reason in failed:
             skipped.append((str(src), reason))
             labels.pop(str(src), None)
+
         def key(p, lab):
             return (batch_of[p], lab) if self.option == "dontmerge" else lab
 
@@ -827,38 +1038,75 @@ class Clusteror:
             k = key(p, lab)
             w = weak.get(k) if lab >= 0 else None
             m = means.get(k) if lab >= 0 else None
-            rows.append({
-                "path": p, "destination": dest[p],
-                "cluster": lab if lab >= 0 else "outliers", "batch": batch_of[p],
-                "representative": int(p in reps), "cluster_size": sizes.get(k, "") if lab >= 0
-                else "", "weakest_link": "" if w is None else f"{w:.6f}",
-                "mean_similarity": "" if m is None else f"{m:.6f}",
-            })
+            rows.append(
+                {
+                    "path": p,
+                    "destination": dest[p],
+                    "cluster": lab if lab >= 0 else "outliers",
+                    "batch": batch_of[p],
+                    "representative": int(p in reps),
+                    "cluster_size": sizes.get(k, "") if lab >= 0 else "",
+                    "weakest_link": "" if w is None else f"{w:.6f}",
+                    "mean_similarity": "" if m is None else f"{m:.6f}",
+                }
+            )
         for p, reason in skipped:
             rows.append({"path": p, "cluster": "skipped", "skipped_reason": reason})
         output.write_manifest(out_dir / output.MANIFEST, rows)
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        found = search.describe(self.method, self.candidates, threshold, self._searches,
-                                num_perm=self.method_params.get("num_perm"),
-                                candidate_threshold=self._candidate) if threshold is not None \
+        found = (
+            search.describe(
+                self.method,
+                self.candidates,
+                threshold,
+                self._searches,
+                num_perm=self.method_params.get("num_perm"),
+                candidate_threshold=self._candidate,
+            )
+            if threshold is not None
             else {}
-        result = ClusterResult(out_dir, self.method, threshold, labels, batch_of, reps,
-                               dict(sorted(weak.items())), skipped,
-                               {p: dest[p] for p in labels}, timings, dict(sorted(means.items())),
-                               self.linkage, self._max_size, self._candidate, rule, self.option,
-                               found)
+        )
+        result = ClusterResult(
+            out_dir,
+            self.method,
+            threshold,
+            labels,
+            batch_of,
+            reps,
+            dict(sorted(weak.items())),
+            skipped,
+            {p: dest[p] for p in labels},
+            timings,
+            dict(sorted(means.items())),
+            self.linkage,
+            self._max_size,
+            self._candidate,
+            rule,
+            self.option,
+            found,
+        )
         if self.report:
             t = time.perf_counter()
             write_report(result, n_threads=self.num_of_threads)
             timings["report"] = time.perf_counter() - t
-        output.write_json(out_dir / "summary.json", {
-            "method": self.method, "threshold": threshold, "threshold_rule": rule,
-            "candidate_threshold": self._candidate, "linkage": self.linkage,
-            "max_cluster_size": self._max_size, "option": self.option,
-            **({"candidates": found} if found else {}),
-            "images": len(labels), "clusters": len(result.clusters),
-            "outliers": len(result.outliers), "skipped": len(skipped), "timings": timings,
-            **(extra or {}),
-        })
+        output.write_json(
+            out_dir / "summary.json",
+            {
+                "method": self.method,
+                "threshold": threshold,
+                "threshold_rule": rule,
+                "candidate_threshold": self._candidate,
+                "linkage": self.linkage,
+                "max_cluster_size": self._max_size,
+                "option": self.option,
+                **({"candidates": found} if found else {}),
+                "images": len(labels),
+                "clusters": len(result.clusters),
+                "outliers": len(result.outliers),
+                "skipped": len(skipped),
+                "timings": timings,
+                **(extra or {}),
+            },
+        )
         return result

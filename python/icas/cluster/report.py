@@ -39,16 +39,18 @@ def _thumbnail(src: Path, dst: Path, size: int) -> bool:
     h, w = img.shape[:2]
     f = size / max(h, w)
     if f < 1:  # a format Pillow does not know: its size was unknown before decoding
-        img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))),
-                         interpolation=cv2.INTER_AREA)
+        img = cv2.resize(
+            img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
+        )
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
     if ok:
         buf.tofile(dst)
     return bool(ok)
 
 
-def make_thumbnails(out_dir: Path, destinations: dict[str, str], *, size: int = 128,
-                    n_threads: int | None = None) -> dict[str, str]:
+def make_thumbnails(
+    out_dir: Path, destinations: dict[str, str], *, size: int = 128, n_threads: int | None = None
+) -> dict[str, str]:
     """Thumbnails of every placed file, named after their index; returns
     {source path: thumbnail path relative to out_dir} for the ones made."""
     folder = out_dir / "thumbnails"
@@ -81,8 +83,11 @@ def _figure(src: str, dest: str, thumbs: dict[str, str]) -> str:
     name = html.escape(Path(dest).name)
     title = html.escape(f"{src}\n-> {dest}")
     thumb = thumbs.get(src)
-    img = (f'<img loading="lazy" src="{html.escape(thumb)}" alt="{name}">' if thumb
-           else '<div class="noimg">no preview</div>')
+    img = (
+        f'<img loading="lazy" src="{html.escape(thumb)}" alt="{name}">'
+        if thumb
+        else '<div class="noimg">no preview</div>'
+    )
     return f'<figure title="{title}">{img}<figcaption>{name}</figcaption></figure>'
 
 
@@ -103,36 +108,60 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
     rule = getattr(result, "threshold_rule", "given")
     candidate = getattr(result, "candidate_threshold", None)
     max_size = getattr(result, "max_cluster_size", None)
-    guard = getattr(result, "linkage", "single") + " linkage" + (
-        f", at most {max_size} images per cluster" if max_size else "")
+    guard = (
+        getattr(result, "linkage", "single")
+        + " linkage"
+        + (f", at most {max_size} images per cluster" if max_size else "")
+    )
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>icas report: {html.escape(out_dir.name)}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>icas clustering report</h1><table class='summary'>",
         f"<tr><td>method</td><td id='method'>{html.escape(result.method)}</td></tr>",
-        *([f"<tr><td>threshold</td><td id='threshold'>{result.threshold:g} "
-           f"({html.escape(rule)})</td></tr>"] if result.threshold is not None else []),
-        *([f"<tr><td>candidate threshold</td><td id='candidate-threshold'>{candidate:g}</td></tr>"]
-          if candidate is not None else []),
-        *([f"<tr><td>clustering</td><td id='guard'>{html.escape(guard)}</td></tr>"]
-          if result.threshold is not None else []),
-        *([f"<tr><td>candidate search</td><td id='candidates'>{html.escape(found)}</td></tr>"]
-          if (found := search_text(getattr(result, "candidates", None))) else []),
+        *(
+            [
+                f"<tr><td>threshold</td><td id='threshold'>{result.threshold:g} "
+                f"({html.escape(rule)})</td></tr>"
+            ]
+            if result.threshold is not None
+            else []
+        ),
+        *(
+            [
+                "<tr><td>candidate threshold</td>"
+                f"<td id='candidate-threshold'>{candidate:g}</td></tr>"
+            ]
+            if candidate is not None
+            else []
+        ),
+        *(
+            [f"<tr><td>clustering</td><td id='guard'>{html.escape(guard)}</td></tr>"]
+            if result.threshold is not None
+            else []
+        ),
+        *(
+            [f"<tr><td>candidate search</td><td id='candidates'>{html.escape(found)}</td></tr>"]
+            if (found := search_text(getattr(result, "candidates", None)))
+            else []
+        ),
         f"<tr><td>images clustered</td><td id='n-images'>{len(result.labels)}</td></tr>",
         f"<tr><td>clusters</td><td id='n-clusters'>{len(clusters)}</td></tr>",
         f"<tr><td>outliers</td><td id='n-outliers'>{len(outliers)}</td></tr>",
         f"<tr><td>skipped files</td><td id='n-skipped'>{len(result.skipped)}</td></tr>",
-        "<tr><td>time</td><td>" + html.escape(", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
+        "<tr><td>time</td><td>"
+        + html.escape(", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
         + "</td></tr></table>",
     ]
-    parts.append("<p class='legend'>Clusters, biggest first. <b>weakest link</b>: the lowest "
-                 "similarity on the cluster's maximum spanning tree (the chain breaks there "
-                 "first); <b>mean similarity</b>: over all pairs of its images. "
-                 "<span class='weak'>Orange</span>: a weakest link within 0.02 of the threshold "
-                 "or a mean below it, a sign of chaining worth a look (to split such clusters, "
-                 "run again with <code>--linkage complete</code> or <code>average</code>, or "
-                 "<code>--max-cluster-size N</code>).</p>")
+    parts.append(
+        "<p class='legend'>Clusters, biggest first. <b>weakest link</b>: the lowest "
+        "similarity on the cluster's maximum spanning tree (the chain breaks there "
+        "first); <b>mean similarity</b>: over all pairs of its images. "
+        "<span class='weak'>Orange</span>: a weakest link within 0.02 of the threshold "
+        "or a mean below it, a sign of chaining worth a look (to split such clusters, "
+        "run again with <code>--linkage complete</code> or <code>average</code>, or "
+        "<code>--max-cluster-size N</code>).</p>"
+    )
     # Biggest clusters first: a run-away chained cluster is what to check first.
     order = sorted(clusters, key=lambda k: (-len(clusters[k]), k))
     for rank, k in enumerate(order):
@@ -143,28 +172,35 @@ def write_report(result, *, thumb_size: int = 128, n_threads: int | None = None)
         near = weak is not None and weak - result.threshold < 0.02
         meta = f"<span class='size'>{len(members)} images</span>"
         if weak is not None:
-            meta += (f", weakest link <span class='link{' weak' if near else ''}'>{weak:.3f}"
-                     "</span>")
+            meta += f", weakest link <span class='link{' weak' if near else ''}'>{weak:.3f}</span>"
         mean = means.get(k)
         if mean is not None:
             low = mean < result.threshold
-            meta += (f", mean similarity <span class='mean{' weak' if low else ''}'>{mean:.3f}"
-                     "</span>")
+            meta += (
+                f", mean similarity <span class='mean{' weak' if low else ''}'>{mean:.3f}</span>"
+            )
         is_open = " open" if rank < OPEN_LIMIT else ""
-        parts.append(f"<details id='cluster-{ident}' class='cluster'{is_open}><summary>{name}"
-                     f"<span class='meta'>{meta}</span></summary><div class='grid'>")
+        parts.append(
+            f"<details id='cluster-{ident}' class='cluster'{is_open}><summary>{name}"
+            f"<span class='meta'>{meta}</span></summary><div class='grid'>"
+        )
         parts.extend(_figure(p, result.destinations[p], thumbs) for p in members)
         parts.append("</div></details>")
-    parts.append(f"<details id='outliers'{' open' if len(outliers) <= 200 else ''}>"
-                 f"<summary>outliers<span class='meta'>{len(outliers)} images</span></summary>"
-                 "<div class='grid'>")
+    parts.append(
+        f"<details id='outliers'{' open' if len(outliers) <= 200 else ''}>"
+        f"<summary>outliers<span class='meta'>{len(outliers)} images</span></summary>"
+        "<div class='grid'>"
+    )
     parts.extend(_figure(p, result.destinations[p], thumbs) for p in outliers)
     parts.append("</div></details>")
     if result.skipped:
-        parts.append("<details id='skipped' open><summary>skipped files</summary>"
-                     "<table class='skipped'>")
-        parts.extend(f"<tr><td>{html.escape(p)}</td><td>{html.escape(r)}</td></tr>"
-                     for p, r in result.skipped)
+        parts.append(
+            "<details id='skipped' open><summary>skipped files</summary><table class='skipped'>"
+        )
+        parts.extend(
+            f"<tr><td>{html.escape(p)}</td><td>{html.escape(r)}</td></tr>"
+            for p, r in result.skipped
+        )
         parts.append("</table></details>")
     parts.append("</body></html>")
     path = out_dir / "report.html"

@@ -34,9 +34,11 @@ def check(candidates, method: str) -> str:
     how = _candidates.candidates(candidates)
     first = split_method(method)[0]
     if how == "index" and first not in CANDIDATE_METHODS:
-        raise ValueError(f"candidates='index' applies to {', '.join(sorted(CANDIDATE_METHODS))} "
-                         f"(or a verified pair starting with one), not {method!r}: "
-                         "use 'auto' or 'all'")
+        raise ValueError(
+            f"candidates='index' applies to {', '.join(sorted(CANDIDATE_METHODS))} "
+            f"(or a verified pair starting with one), not {method!r}: "
+            "use 'auto' or 'all'"
+        )
     return how
 
 
@@ -70,20 +72,32 @@ def advice(fs, candidates: str) -> str | None:
     n = len(fs)
     if n < MINHASH_ADVICE:
         return None
-    return (f"minhash compares all {n * (n - 1) // 2:,} pairs of this batch of {n:,} images "
-            "(exact); --candidates index (LSH banding, approximate, its expected recall is "
-            "reported) is far faster at this size")
+    return (
+        f"minhash compares all {n * (n - 1) // 2:,} pairs of this batch of {n:,} images "
+        "(exact); --candidates index (LSH banding, approximate, its expected recall is "
+        "reported) is far faster at this size"
+    )
 
 
-def describe(method: str, candidates: str, threshold, searches, *, num_perm: int | None,
-             candidate_threshold: float | None = None) -> dict:
+def describe(
+    method: str,
+    candidates: str,
+    threshold,
+    searches,
+    *,
+    num_perm: int | None,
+    candidate_threshold: float | None = None,
+) -> dict:
     """The record of a run's candidate search: requested value, searches
     used (sorted), whether the result is exact, and for a minhash LSH search
     its bands and expected recall at the threshold."""
     first = split_method(method)[0]
     kinds = sorted(set(searches))
-    out: dict = {"requested": candidates, "used": kinds,
-                 "exact": not (first in APPROXIMATE_INDEX and "index" in kinds)}
+    out: dict = {
+        "requested": candidates,
+        "used": kinds,
+        "exact": not (first in APPROXIMATE_INDEX and "index" in kinds),
+    }
     if first == "minhash" and "index" in kinds:
         from icas.similarity import minhash_lsh_params, minhash_lsh_recall
 
@@ -111,8 +125,10 @@ def summary_text(record: dict | None) -> str:
     text = "candidates " + "+".join(record["used"])
     if "bands" in record:
         b, r = record["bands"]
-        text += (f" (LSH {b} bands of {r}, expected recall {record['recall_at_threshold']:.3f} "
-                 "at the threshold)")
+        text += (
+            f" (LSH {b} bands of {r}, expected recall {record['recall_at_threshold']:.3f} "
+            "at the threshold)"
+        )
     elif record.get("exact", True):
         text += " (exact)"
     else:

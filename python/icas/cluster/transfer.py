@@ -163,8 +163,10 @@ class Journal:
         try:
             os.fsync(self._fh.fileno())
         except OSError as exc:
-            raise TransferError(f"{self.path}: cannot sync the journal to disk: "
-                                f"{exc.strerror or exc}; run again with --resume") from exc
+            raise TransferError(
+                f"{self.path}: cannot sync the journal to disk: "
+                f"{exc.strerror or exc}; run again with --resume"
+            ) from exc
 
     def begin(self, e: Entry) -> None:
         self._write({"op": "begin", "src": e.src, "dst": e.dst, "mode": e.mode})
@@ -317,8 +319,13 @@ class Transferer:
             for src, dst in items[start : start + self.CHUNK]:
                 key = str(dst)
                 if self._outside(dst):
-                    failed.append((src, f"{dst}: outside the output folder {self.root}; "
-                                        "refusing to write there"))
+                    failed.append(
+                        (
+                            src,
+                            f"{dst}: outside the output folder {self.root}; "
+                            "refusing to write there",
+                        )
+                    )
                     continue
                 e = Entry(str(src), key, self.mode)
                 if key in self._done:
@@ -378,8 +385,9 @@ def undo(out_dir: Path) -> tuple[int, list[str]]:
         e = entries[dst_key]
         src, dst = Path(e.src), Path(e.dst)
         if e.mode not in TRANSFERS or not inside(dst, out_dir) or inside(src, out_dir):
-            problems.append(f"{dst}: journal entry outside the output folder {out_dir}; "
-                            "not touched")
+            problems.append(
+                f"{dst}: journal entry outside the output folder {out_dir}; not touched"
+            )
             continue
         there = os.path.lexists(dst)
         if e.mode == "move" and dst_key in done and not there and os.path.lexists(src):

@@ -105,7 +105,11 @@ def check_candidate_threshold(first: str, value, params: dict | None = None) -> 
 
 
 def verified_pairs(
-    pf: PairedFeatures, threshold: float | None = None, *, groups=None, n_threads=None,
+    pf: PairedFeatures,
+    threshold: float | None = None,
+    *,
+    groups=None,
+    n_threads=None,
     candidates="auto",
 ) -> Evidence:
     """Candidates (first method >= candidate threshold) with both scores.
@@ -114,8 +118,9 @@ def verified_pairs(
     ``candidates`` is how the first method finds its pairs (see
     :func:`~icas.cluster.methods.pairs`).
     """
-    cand, s1 = pairs(pf.first, pf.candidate_threshold, groups=groups, n_threads=n_threads,
-                     candidates=candidates)
+    cand, s1 = pairs(
+        pf.first, pf.candidate_threshold, groups=groups, n_threads=n_threads, candidates=candidates
+    )
     s2 = pair_similarities(pf.second, cand, n_threads=n_threads)
     return Evidence(cand, s1, s2)
 

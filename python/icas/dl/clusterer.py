@@ -62,11 +62,11 @@ GRID_PARAMS = {
 #: Grids used for parameters that are not given.
 DEFAULT_GRID = {
     "n_clusters": tuple(range(2, 21)),
-    "max_iter": (None,),           # the algorithm's own default (kmeans 300, gaussian 100)
-    "eps": None,                   # from the data: see _auto_eps
-    "min_samples": (5,),           # HDBSCAN: None = min_cluster_size
+    "max_iter": (None,),  # the algorithm's own default (kmeans 300, gaussian 100)
+    "eps": None,  # from the data: see _auto_eps
+    "min_samples": (5,),  # HDBSCAN: None = min_cluster_size
     "min_cluster_size": (5, 10),
-    "max_cluster_size": (None,),   # no limit
+    "max_cluster_size": (None,),  # no limit
 }
 
 #: Quantiles of the distance to the min_samples-th neighbour tried as eps.
@@ -149,8 +149,9 @@ def relabel(labels: np.ndarray, *, min_size: int = 1) -> np.ndarray:
     return out
 
 
-def scores(X: np.ndarray, labels: np.ndarray, *, sample_size: int | None = 4000,
-           random_state: int = 0) -> tuple[float, float, float]:
+def scores(
+    X: np.ndarray, labels: np.ndarray, *, sample_size: int | None = 4000, random_state: int = 0
+) -> tuple[float, float, float]:
     """(silhouette, Davies-Bouldin, Calinski-Harabasz) of a labelling with noise.
 
     The silhouette is averaged over all points, a noise point counting 0;
@@ -178,8 +179,9 @@ def scores(X: np.ndarray, labels: np.ndarray, *, sample_size: int | None = 4000,
         full[~keep] = ids[np.argmin(d2, axis=1)]
     idx = np.arange(len(labels))
     if sample_size is not None and len(labels) > sample_size:
-        idx = np.sort(np.random.default_rng(random_state).choice(len(labels), sample_size,
-                                                                 replace=False))
+        idx = np.sort(
+            np.random.default_rng(random_state).choice(len(labels), sample_size, replace=False)
+        )
     sub = idx[keep[idx]]
     sil_sum = 0.0
     if len(np.unique(labels[sub])) >= 2 and len(sub) > len(np.unique(labels[sub])):
@@ -282,10 +284,22 @@ class EmbeddingClusterer:
         The prepared embeddings the algorithm ran on.
     """
 
-    def __init__(self, algorithm: str = "kmeans", *, n_clusters=None, max_iter=None, eps=None,
-                 min_samples=None, min_cluster_size=None, max_cluster_size=None,
-                 reduce: str = "spectral", neighbors: str = "auto", random_state: int = 0,
-                 silhouette_sample: int | None = 4000, n_threads: int | None = None):
+    def __init__(
+        self,
+        algorithm: str = "kmeans",
+        *,
+        n_clusters=None,
+        max_iter=None,
+        eps=None,
+        min_samples=None,
+        min_cluster_size=None,
+        max_cluster_size=None,
+        reduce: str = "spectral",
+        neighbors: str = "auto",
+        random_state: int = 0,
+        silhouette_sample: int | None = 4000,
+        n_threads: int | None = None,
+    ):
         self.algorithm = algorithm
         self.n_clusters = n_clusters
         self.max_iter = max_iter
@@ -303,16 +317,27 @@ class EmbeddingClusterer:
     def grid(self) -> dict[str, tuple | None]:
         """The validated grid of the algorithm (``eps`` None: from the data)."""
         algo = check_algorithm(self.algorithm)
-        given = {"n_clusters": self.n_clusters, "max_iter": self.max_iter, "eps": self.eps,
-                 "min_samples": self.min_samples, "min_cluster_size": self.min_cluster_size,
-                 "max_cluster_size": self.max_cluster_size}
+        given = {
+            "n_clusters": self.n_clusters,
+            "max_iter": self.max_iter,
+            "eps": self.eps,
+            "min_samples": self.min_samples,
+            "min_cluster_size": self.min_cluster_size,
+            "max_cluster_size": self.max_cluster_size,
+        }
         for name, value in given.items():
             if value is not None and name not in GRID_PARAMS[algo]:
-                raise ValueError(f"{name} does not apply to {algo} (it takes "
-                                 f"{', '.join(GRID_PARAMS[algo])})")
-        rules = {"n_clusters": (True, 2), "max_iter": (True, 1), "eps": (False, 1e-12),
-                 "min_samples": (True, 1), "min_cluster_size": (True, 2),
-                 "max_cluster_size": (True, 2)}
+                raise ValueError(
+                    f"{name} does not apply to {algo} (it takes {', '.join(GRID_PARAMS[algo])})"
+                )
+        rules = {
+            "n_clusters": (True, 2),
+            "max_iter": (True, 1),
+            "eps": (False, 1e-12),
+            "min_samples": (True, 1),
+            "min_cluster_size": (True, 2),
+            "max_cluster_size": (True, 2),
+        }
         out: dict[str, tuple | None] = {}
         for name in GRID_PARAMS[algo]:
             value = given[name]
@@ -323,8 +348,13 @@ class EmbeddingClusterer:
                     out[name] = DEFAULT_GRID[name]
                 continue
             integer, low = rules[name]
-            out[name] = _as_grid(name, value, integer=integer, low=low,
-                                 allow_none=name in ("max_cluster_size", "max_iter"))
+            out[name] = _as_grid(
+                name,
+                value,
+                integer=integer,
+                low=low,
+                allow_none=name in ("max_cluster_size", "max_iter"),
+            )
         return out
 
     def prepare(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -339,8 +369,9 @@ class EmbeddingClusterer:
         if self.reduce == "spectral" and len(X) >= SPECTRAL_MIN_POINTS:
             from icas.dl.spectral import spectral_embedding
 
-            return spectral_embedding(X, random_state=self.random_state,
-                                      neighbors=self.neighbors)[0], X
+            return spectral_embedding(X, random_state=self.random_state, neighbors=self.neighbors)[
+                0
+            ], X
         return X, X
 
     def _auto_eps(self, X: np.ndarray, min_samples: int) -> tuple[float, ...]:
@@ -380,8 +411,14 @@ class EmbeddingClusterer:
             # Three starts: one k-means start often settles in a local optimum
             # (two groups shared by one component) where k-means with its
             # four starts does not.
-            gm = GaussianMixture(params["n_clusters"], covariance_type="full", reg_covar=1e-4,
-                                 n_init=3, random_state=rs, **kw)
+            gm = GaussianMixture(
+                params["n_clusters"],
+                covariance_type="full",
+                reg_covar=1e-4,
+                n_init=3,
+                random_state=rs,
+                **kw,
+            )
             return gm.fit(X).predict(X)
         if algo == "hierarchy":
             from scipy.cluster.hierarchy import fcluster
@@ -395,9 +432,12 @@ class EmbeddingClusterer:
             return DBSCAN(eps=params["eps"], min_samples=params["min_samples"]).fit_predict(X)
         from sklearn.cluster import HDBSCAN
 
-        return HDBSCAN(min_cluster_size=params["min_cluster_size"],
-                       min_samples=params["min_samples"],
-                       max_cluster_size=params["max_cluster_size"], copy=True).fit_predict(X)
+        return HDBSCAN(
+            min_cluster_size=params["min_cluster_size"],
+            min_samples=params["min_samples"],
+            max_cluster_size=params["max_cluster_size"],
+            copy=True,
+        ).fit_predict(X)
 
     def _ward(self, X: np.ndarray) -> np.ndarray:
         """The Ward tree as a scipy linkage matrix; from HIERARCHY_DENSE_LIMIT
@@ -411,8 +451,9 @@ class EmbeddingClusterer:
 
         from icas.dl.neighbors import connectivity_graph
 
-        graph = connectivity_graph(X, CONNECTIVITY_NEIGHBORS, method=self.neighbors,
-                                   seed=self.random_state)
+        graph = connectivity_graph(
+            X, CONNECTIVITY_NEIGHBORS, method=self.neighbors, seed=self.random_state
+        )
         children = ward_tree(X, connectivity=graph)[0]
         # Constrained merges need not grow in height, so the linkage carries
         # the merge order as its height: fcluster's maxclust then undoes the
@@ -420,8 +461,7 @@ class EmbeddingClusterer:
         size = np.ones(2 * n - 1)
         for i, (a, b) in enumerate(children):
             size[n + i] = size[a] + size[b]
-        return np.column_stack([children.astype(np.float64), np.arange(1.0, n),
-                                size[n:]])
+        return np.column_stack([children.astype(np.float64), np.arange(1.0, n), size[n:]])
 
     def _cannot_run(self, params: dict, n: int) -> str:
         k = params.get("n_clusters")
@@ -453,8 +493,9 @@ class EmbeddingClusterer:
         algo = check_algorithm(self.algorithm)
         self.grid()  # validate before any work
         if self.neighbors not in NEIGHBORS:
-            raise ValueError(f"neighbors must be one of {', '.join(NEIGHBORS)}, "
-                             f"got {self.neighbors!r}")
+            raise ValueError(
+                f"neighbors must be one of {', '.join(NEIGHBORS)}, got {self.neighbors!r}"
+            )
         if self.neighbors == "ann":
             from icas.dl.neighbors import require_faiss
 
@@ -476,10 +517,15 @@ class EmbeddingClusterer:
                 # points: the candidate records the clusters it really found.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 labels = relabel(self._fit_one(X, params, tree))
-            c = Candidate(dict(params), n_clusters=int(labels.max(initial=-1)) + 1,
-                          n_noise=int((labels < 0).sum()), labels=labels)
+            c = Candidate(
+                dict(params),
+                n_clusters=int(labels.max(initial=-1)) + 1,
+                n_noise=int((labels < 0).sum()),
+                labels=labels,
+            )
             c.silhouette, c.davies_bouldin, c.calinski_harabasz = scores(
-                judged, labels, sample_size=self.silhouette_sample, random_state=self.random_state)
+                judged, labels, sample_size=self.silhouette_sample, random_state=self.random_state
+            )
             if c.degenerate:
                 c.note = "one cluster or only noise: metrics undefined"
             self.candidates_.append(c)
@@ -493,11 +539,19 @@ class EmbeddingClusterer:
         self.labels_ = chosen.labels
         self.best_params_, self.best_score_ = dict(chosen.params), chosen.score
         if chosen.degenerate:
-            log.info("%s: every candidate gives one cluster or only noise; kept %s",
-                     algo, chosen.params)
+            log.info(
+                "%s: every candidate gives one cluster or only noise; kept %s", algo, chosen.params
+            )
         else:
-            log.info("%s on %d points: best %s (%d clusters, %d noise, score %.3f)", algo, n,
-                     chosen.params, chosen.n_clusters, chosen.n_noise, chosen.score)
+            log.info(
+                "%s on %d points: best %s (%d clusters, %d noise, score %.3f)",
+                algo,
+                n,
+                chosen.params,
+                chosen.n_clusters,
+                chosen.n_noise,
+                chosen.score,
+            )
         return self
 
     def fit_predict(self, X) -> np.ndarray:

@@ -72,9 +72,17 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     :class:`icas.io.ImageReadError` naming it.
     """
 
-    def __init__(self, source, image_size: int = 64, *, channels: int = 3,
-                 recursive: bool = False, cache: bool | None = None,
-                 n_threads: int | None = None, progress: bool = False):
+    def __init__(
+        self,
+        source,
+        image_size: int = 64,
+        *,
+        channels: int = 3,
+        recursive: bool = False,
+        cache: bool | None = None,
+        n_threads: int | None = None,
+        progress: bool = False,
+    ):
         self.image_size = _check_size(image_size)
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels!r}")
@@ -95,8 +103,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         else:
             self.paths, self.skipped = [], []
             for k in range(0, len(files), _PROBE_CHUNK):
-                _, ok, bad = self._decode(files[k : k + _PROBE_CHUNK], n_threads,
-                                          progress and k == 0)
+                _, ok, bad = self._decode(
+                    files[k : k + _PROBE_CHUNK], n_threads, progress and k == 0
+                )
                 self.paths += ok
                 self.skipped += bad
 
@@ -107,8 +116,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         # both at the given size; unreadable files come back in `skipped`.
         method = "tm" if self.channels == 3 else "ssim"
         size = (self.image_size, self.image_size)
-        res = features.extract(files, method, size=size, n_threads=n_threads,
-                               progress=progress)
+        res = features.extract(files, method, size=size, n_threads=n_threads, progress=progress)
         data = res.data
         if data.size == 0:
             shape = (0, self.image_size, self.image_size) + ((3,) if self.channels == 3 else ())
@@ -124,8 +132,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         """uint8 pixels of item ``index``: ``(s, s, 3)`` RGB or ``(s, s)``."""
         if self._images is not None:
             return self._images[index]
-        img = read_image(self.paths[index], color=self.channels == 3,
-                         size=(self.image_size, self.image_size))
+        img = read_image(
+            self.paths[index], color=self.channels == 3, size=(self.image_size, self.image_size)
+        )
         return img[..., ::-1] if self.channels == 3 else img
 
     def __getitem__(self, index: int):

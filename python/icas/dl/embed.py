@@ -46,8 +46,9 @@ class Embeddings:
     from_cache: bool = False
 
 
-def embed(model, dataset, *, batch_size: int = 128, device: str = "auto",
-          progress: bool = False) -> np.ndarray:
+def embed(
+    model, dataset, *, batch_size: int = 128, device: str = "auto", progress: bool = False
+) -> np.ndarray:
     """``model.embed`` of every item of ``dataset``, in order.
 
     Returns
@@ -61,8 +62,7 @@ def embed(model, dataset, *, batch_size: int = 128, device: str = "auto",
     dev = resolve_device(device)
     model = model.to(dev).eval()
     out = []
-    bar = tqdm(total=len(dataset), desc="embedding", unit="img", leave=False,
-               disable=not progress)
+    bar = tqdm(total=len(dataset), desc="embedding", unit="img", leave=False, disable=not progress)
     with torch.inference_mode():
         for _, x in batches(dataset, batch_size):
             out.append(model.embed(x.to(dev)).flatten(1).float().cpu().numpy())
@@ -116,11 +116,19 @@ class EmbeddingCache:
             vectors = np.load(npy_path, allow_pickle=False)
         except (OSError, ValueError):
             return None  # torn or foreign: recompute
-        if (meta.get("model") != model_fp or meta.get("files") != stats
-                or meta.get("params") != params or len(vectors) != len(meta.get("paths", ()))):
+        if (
+            meta.get("model") != model_fp
+            or meta.get("files") != stats
+            or meta.get("params") != params
+            or len(vectors) != len(meta.get("paths", ()))
+        ):
             return None
-        return Embeddings(vectors.astype(np.float32, copy=False), list(meta["paths"]),
-                          [tuple(s) for s in meta["skipped"]], from_cache=True)
+        return Embeddings(
+            vectors.astype(np.float32, copy=False),
+            list(meta["paths"]),
+            [tuple(s) for s in meta["skipped"]],
+            from_cache=True,
+        )
 
     def save(self, model_fp: str, files: list[str], params: dict, emb: Embeddings) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -134,17 +142,33 @@ class EmbeddingCache:
         from icas.cluster.output import write_json
 
         # The json is written last: its presence marks a complete entry.
-        write_json(self.folder / f"{key}.json", {
-            "version": CACHE_VERSION, "model": model_fp, "params": params, "files": stats,
-            "paths": emb.paths, "skipped": [list(s) for s in emb.skipped],
-        })
+        write_json(
+            self.folder / f"{key}.json",
+            {
+                "version": CACHE_VERSION,
+                "model": model_fp,
+                "params": params,
+                "files": stats,
+                "paths": emb.paths,
+                "skipped": [list(s) for s in emb.skipped],
+            },
+        )
         return npy_path
 
 
-def embed_files(model, files: list[str], *, image_size: int, channels: int = 3,
-                cache_dir=None, dataset: ImageFolderDataset | None = None,
-                batch_size: int = 128, device: str = "auto", n_threads: int | None = None,
-                progress: bool = False) -> Embeddings:
+def embed_files(
+    model,
+    files: list[str],
+    *,
+    image_size: int,
+    channels: int = 3,
+    cache_dir=None,
+    dataset: ImageFolderDataset | None = None,
+    batch_size: int = 128,
+    device: str = "auto",
+    n_threads: int | None = None,
+    progress: bool = False,
+) -> Embeddings:
     """Embeddings of ``files`` through ``model``, from the cache when it matches.
 
     Parameters
@@ -169,8 +193,9 @@ def embed_files(model, files: list[str], *, image_size: int, channels: int = 3,
             log.info("embeddings of %d images from the cache %s", len(hit.paths), cache.folder)
             return hit
     if dataset is None:
-        dataset = ImageFolderDataset(files, image_size, channels=channels, n_threads=n_threads,
-                                     progress=progress)
+        dataset = ImageFolderDataset(
+            files, image_size, channels=channels, n_threads=n_threads, progress=progress
+        )
     vectors = embed(model, dataset, batch_size=batch_size, device=device, progress=progress)
     emb = Embeddings(vectors, list(dataset.paths), list(dataset.skipped))
     if cache is not None:

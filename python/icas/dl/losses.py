@@ -29,8 +29,29 @@ VGG19_LAYERS = 18
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 
 #: VGG19's convolutional layers ("E" in the paper): channels, "M" for max pooling.
-_VGG19 = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-          512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+_VGG19 = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+)
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,7 +100,8 @@ def vgg19_features(weights=None, *, layers: int = VGG19_LAYERS) -> nn.Module:
         warnings.warn(
             "perceptual loss: no VGG19 weights file given (vgg_weights=...) or cached; "
             "using random VGG19 weights (icas never downloads weights)",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     else:
         path = Path(os.fspath(weights))
@@ -95,7 +117,7 @@ def vgg19_features(weights=None, *, layers: int = VGG19_LAYERS) -> nn.Module:
             missing = sorted(wanted - set(state)) if isinstance(state, dict) else ["everything"]
             raise ValueError(f"{path}: not VGG19 weights (missing {missing[0]})")
         try:
-            feats.load_state_dict({k[len(prefix):]: state[k] for k in wanted})
+            feats.load_state_dict({k[len(prefix) :]: state[k] for k in wanted})
         except RuntimeError as exc:
             raise ValueError(f"{path}: not VGG19 weights (shapes differ)") from exc
     return _Normalised(feats, _IMAGENET_MEAN, _IMAGENET_STD)
@@ -137,8 +159,9 @@ class PerceptualLoss(nn.Module):
         if feature_net is None:
             feature_net = vgg19_features(vgg_weights)
         elif not isinstance(feature_net, nn.Module):
-            raise TypeError("feature_net must be a torch.nn.Module, got "
-                            f"{type(feature_net).__name__}")
+            raise TypeError(
+                f"feature_net must be a torch.nn.Module, got {type(feature_net).__name__}"
+            )
         self.feature_net = feature_net.eval()
         for p in self.feature_net.parameters():
             p.requires_grad_(False)
@@ -151,7 +174,8 @@ class PerceptualLoss(nn.Module):
     def forward(self, output, target):
         if output.shape != target.shape:
             raise ValueError(
-                f"output {tuple(output.shape)} and target {tuple(target.shape)} differ")
+                f"output {tuple(output.shape)} and target {tuple(target.shape)} differ"
+            )
         if output.shape[1] == 1:
             output, target = output.expand(-1, 3, -1, -1), target.expand(-1, 3, -1, -1)
         with torch.no_grad():

@@ -43,21 +43,30 @@ def _positive(value, name: str) -> int:
 
 
 def _down(cin: int, cout: int, k: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=2, padding=k // 2, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride=2, padding=k // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 def _up(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                         nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 def _out(cin: int, channels: int) -> list:
     # The last upsampling goes straight to the output channels: a full-resolution
     # hidden layer would cost more than the rest of the network together.
-    return [nn.Upsample(scale_factor=2, mode="nearest"),
-            nn.Conv2d(cin, channels, 3, padding=1), nn.Sigmoid()]
+    return [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(cin, channels, 3, padding=1),
+        nn.Sigmoid(),
+    ]
 
 
 class _Autoencoder(nn.Module):
@@ -113,18 +122,24 @@ class SmallAutoencoder(_Autoencoder):
     ``log2(image_size / 4)`` stride-2 stages take the image to 4 x 4.
     """
 
-    def __init__(self, image_size: int = 64, channels: int = 3, embedding_dim: int = 32,
-                 width: int = 16):
+    def __init__(
+        self, image_size: int = 64, channels: int = 3, embedding_dim: int = 32, width: int = 16
+    ):
         super().__init__()
         _power_of_two(image_size, 16, 256, "SmallAutoencoder")
         for v, n in ((channels, "channels"), (embedding_dim, "embedding_dim"), (width, "width")):
             _positive(v, n)
-        self._config = {"image_size": image_size, "channels": channels,
-                        "embedding_dim": embedding_dim, "width": width}
+        self._config = {
+            "image_size": image_size,
+            "channels": channels,
+            "embedding_dim": embedding_dim,
+            "width": width,
+        }
         stages = int(math.log2(image_size // 4))
         widths = [min(width * 2**i, width * 8) for i in range(stages)]
-        self.encoder = nn.Sequential(*[_down(cin, cout) for cin, cout
-                                       in zip([channels, *widths[:-1]], widths, strict=True)])
+        self.encoder = nn.Sequential(
+            *[_down(cin, cout) for cin, cout in zip([channels, *widths[:-1]], widths, strict=True)]
+        )
         self._build_head(4, widths[-1], embedding_dim)
         rev = widths[::-1]
         ups = [_up(cin, cout) for cin, cout in zip(rev, rev[1:], strict=False)]
@@ -146,16 +161,30 @@ class LargeAutoencoder(_Autoencoder):
         Channels of the 8 x 8 grid flattened into the bottleneck.
     """
 
-    def __init__(self, image_size: int = 256, channels: int = 3, embedding_dim: int = 128,
-                 width: int = 32, code_channels: int = 32):
+    def __init__(
+        self,
+        image_size: int = 256,
+        channels: int = 3,
+        embedding_dim: int = 128,
+        width: int = 32,
+        code_channels: int = 32,
+    ):
         super().__init__()
         _power_of_two(image_size, 128, 2048, "LargeAutoencoder")
-        for v, n in ((channels, "channels"), (embedding_dim, "embedding_dim"), (width, "width"),
-                     (code_channels, "code_channels")):
+        for v, n in (
+            (channels, "channels"),
+            (embedding_dim, "embedding_dim"),
+            (width, "width"),
+            (code_channels, "code_channels"),
+        ):
             _positive(v, n)
-        self._config = {"image_size": image_size, "channels": channels,
-                        "embedding_dim": embedding_dim, "width": width,
-                        "code_channels": code_channels}
+        self._config = {
+            "image_size": image_size,
+            "channels": channels,
+            "embedding_dim": embedding_dim,
+            "width": width,
+            "code_channels": code_channels,
+        }
         stages = int(math.log2(image_size // 8))  # the stem is the first stage
         widths = [min(width * 2**i, width * 8) for i in range(stages)]
         layers = [_down(channels, widths[0], k=5)]
@@ -165,7 +194,8 @@ class LargeAutoencoder(_Autoencoder):
         self._build_head(8, code_channels, embedding_dim)
         rev = widths[::-1]
         self.decoder = nn.Sequential(
-            nn.Conv2d(code_channels, rev[0], 1), nn.ReLU(inplace=True),
+            nn.Conv2d(code_channels, rev[0], 1),
+            nn.ReLU(inplace=True),
             *[_up(cin, cout) for cin, cout in zip(rev, rev[1:], strict=False)],
             *_out(rev[-1], channels),
         )

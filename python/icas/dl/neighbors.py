@@ -59,7 +59,8 @@ def require_faiss():
     except ImportError as exc:
         raise ImportError(
             f"the approximate nearest-neighbour graph needs faiss, which is not installed: "
-            f"{ANN_HINT}") from exc
+            f"{ANN_HINT}"
+        ) from exc
     return faiss
 
 
@@ -139,12 +140,15 @@ def _hnsw(X: np.ndarray, k: int, seed: int, n_threads: int | None):
     # Equal distances from float32 queries may come in any order: sort each
     # row by (distance, index) so the graph does not depend on it.
     order = np.lexsort((ind, dist), axis=1)
-    return (np.take_along_axis(ind, order, axis=1).astype(np.int64),
-            np.take_along_axis(dist, order, axis=1))
+    return (
+        np.take_along_axis(ind, order, axis=1).astype(np.int64),
+        np.take_along_axis(dist, order, axis=1),
+    )
 
 
-def knn_graph(X, k: int, *, method: str = "auto", seed: int = 0,
-              n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def knn_graph(
+    X, k: int, *, method: str = "auto", seed: int = 0, n_threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest neighbours of every point (itself excluded).
 
     Parameters
@@ -204,8 +208,9 @@ def _representatives(X: np.ndarray, labels: np.ndarray, m: int) -> np.ndarray:
     return order[first]
 
 
-def connectivity_graph(X, k: int, *, method: str = "auto", seed: int = 0,
-                       n_threads: int | None = None) -> sparse.csr_matrix:
+def connectivity_graph(
+    X, k: int, *, method: str = "auto", seed: int = 0, n_threads: int | None = None
+) -> sparse.csr_matrix:
     """A connected, symmetric k-nearest-neighbour graph of the points.
 
     Parameters
@@ -233,8 +238,10 @@ def connectivity_graph(X, k: int, *, method: str = "auto", seed: int = 0,
     rows = [np.repeat(np.arange(n), ind.shape[1])]
     cols = [ind.ravel()]
     while True:
-        G = sparse.csr_matrix((np.ones(sum(map(len, rows))),
-                               (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+        G = sparse.csr_matrix(
+            (np.ones(sum(map(len, rows))), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, n),
+        )
         m, labels = connected_components(G, directed=False)
         if m == 1:
             break

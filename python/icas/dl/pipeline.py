@@ -69,8 +69,8 @@ class DLClusterResult(ClusterResult):
 @dataclass
 class _Batch:
     index: int
-    rows: np.ndarray     # rows of the embedding matrix, in batch order
-    labels: np.ndarray   # (len(rows),) cluster within the batch, -1 outlier
+    rows: np.ndarray  # rows of the embedding matrix, in batch order
+    labels: np.ndarray  # (len(rows),) cluster within the batch, -1 outlier
 
 
 def _json_safe(value):
@@ -196,18 +196,58 @@ class DLClusteror(Clusteror):
     the digits: one cluster of 1330 images).
     """
 
-    def __init__(self, images_folder_path, algorithm="kmeans", batch_size=1000,
-                 num_of_threads=None, option="full", transfer="copy", overwrite=False, *,
-                 model=None, checkpoint=None, image_size=None, channels=None,
-                 epochs=DEFAULT_EPOCHS, lr=1e-3, train_batch_size=64, loss="mse",
-                 device="auto", vgg_weights=None, feature_net=None, n_clusters=None,
-                 max_iter=None, eps=None, min_samples=None, min_cluster_size=None,
-                 max_cluster_size=None, reduce="spectral", neighbors="auto", seed=0, out=None,
-                 order="size", resume=False, progress=True, recursive=False, report=True):
-        super().__init__(images_folder_path, method="dl", batch_size=batch_size,
-                         num_of_threads=num_of_threads, option=option, transfer=transfer,
-                         overwrite=overwrite, out=out, order=order, resume=resume,
-                         progress=progress, recursive=recursive, report=report)
+    def __init__(
+        self,
+        images_folder_path,
+        algorithm="kmeans",
+        batch_size=1000,
+        num_of_threads=None,
+        option="full",
+        transfer="copy",
+        overwrite=False,
+        *,
+        model=None,
+        checkpoint=None,
+        image_size=None,
+        channels=None,
+        epochs=DEFAULT_EPOCHS,
+        lr=1e-3,
+        train_batch_size=64,
+        loss="mse",
+        device="auto",
+        vgg_weights=None,
+        feature_net=None,
+        n_clusters=None,
+        max_iter=None,
+        eps=None,
+        min_samples=None,
+        min_cluster_size=None,
+        max_cluster_size=None,
+        reduce="spectral",
+        neighbors="auto",
+        seed=0,
+        out=None,
+        order="size",
+        resume=False,
+        progress=True,
+        recursive=False,
+        report=True,
+    ):
+        super().__init__(
+            images_folder_path,
+            method="dl",
+            batch_size=batch_size,
+            num_of_threads=num_of_threads,
+            option=option,
+            transfer=transfer,
+            overwrite=overwrite,
+            out=out,
+            order=order,
+            resume=resume,
+            progress=progress,
+            recursive=recursive,
+            report=report,
+        )
         self.algorithm = algorithm
         self.model = model
         self.checkpoint = checkpoint
@@ -220,9 +260,14 @@ class DLClusteror(Clusteror):
         self.device = device
         self.vgg_weights = vgg_weights
         self.feature_net = feature_net
-        self.grid_params = {"n_clusters": n_clusters, "max_iter": max_iter, "eps": eps,
-                            "min_samples": min_samples, "min_cluster_size": min_cluster_size,
-                            "max_cluster_size": max_cluster_size}
+        self.grid_params = {
+            "n_clusters": n_clusters,
+            "max_iter": max_iter,
+            "eps": eps,
+            "min_samples": min_samples,
+            "min_cluster_size": min_cluster_size,
+            "max_cluster_size": max_cluster_size,
+        }
         self.reduce = reduce
         self.neighbors = neighbors
         self.seed = seed
@@ -235,7 +280,8 @@ class DLClusteror(Clusteror):
             raise ValueError(f"option must be one of {', '.join(OPTIONS)}, got {self.option!r}")
         if self.transfer not in TRANSFERS:
             raise ValueError(
-                f"transfer must be one of {', '.join(TRANSFERS)}, got {self.transfer!r}")
+                f"transfer must be one of {', '.join(TRANSFERS)}, got {self.transfer!r}"
+            )
         for name in ("batch_size", "train_batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
@@ -250,8 +296,9 @@ class DLClusteror(Clusteror):
         if self.channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
         s = self.image_size
-        if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Integral)
-                              or s < 8 or s & (s - 1)):
+        if s is not None and (
+            isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 8 or s & (s - 1)
+        ):
             raise ValueError(f"image_size must be a power of two >= 8, got {s!r}")
         if self.model is not None:
             check_embedder(self.model)
@@ -261,8 +308,9 @@ class DLClusteror(Clusteror):
             raise ValueError("epochs=0 (no training) needs a model or a checkpoint")
         self._clusterer().grid()
         if self.neighbors not in NEIGHBORS:
-            raise ValueError(f"neighbors must be one of {', '.join(NEIGHBORS)}, "
-                             f"got {self.neighbors!r}")
+            raise ValueError(
+                f"neighbors must be one of {', '.join(NEIGHBORS)}, got {self.neighbors!r}"
+            )
         if self.neighbors == "ann":
             from icas.dl.neighbors import require_faiss
 
@@ -273,10 +321,14 @@ class DLClusteror(Clusteror):
         self._max_size = None
 
     def _clusterer(self, reduce: str | None = None) -> EmbeddingClusterer:
-        return EmbeddingClusterer(self.algorithm, **self.grid_params,
-                                  reduce=self.reduce if reduce is None else reduce,
-                                  neighbors=self.neighbors,
-                                  random_state=self.seed, n_threads=self.num_of_threads)
+        return EmbeddingClusterer(
+            self.algorithm,
+            **self.grid_params,
+            reduce=self.reduce if reduce is None else reduce,
+            neighbors=self.neighbors,
+            random_state=self.seed,
+            n_threads=self.num_of_threads,
+        )
 
     # -- model ------------------------------------------------------------
     def _input_spec(self, config: dict) -> tuple[int, int]:
@@ -285,12 +337,12 @@ class DLClusteror(Clusteror):
         who = self.checkpoint if self.checkpoint is not None else "the model"
         size, ch = config.get("image_size"), config.get("channels")
         if size is not None and self.image_size is not None and size != self.image_size:
-            raise ValueError(f"{who}: the model takes {size} px inputs, "
-                             f"image_size is {self.image_size}")
+            raise ValueError(
+                f"{who}: the model takes {size} px inputs, image_size is {self.image_size}"
+            )
         if ch is not None and self.channels is not None and ch != self.channels:
             raise ValueError(f"{who}: the model takes {ch} channels, channels is {self.channels}")
-        return (int(size or self.image_size or DEFAULT_IMAGE_SIZE),
-                int(ch or self.channels or 3))
+        return (int(size or self.image_size or DEFAULT_IMAGE_SIZE), int(ch or self.channels or 3))
 
     def _train_key(self, paths: list[str], size: int, initial_fp: str) -> str:
         stats = []
@@ -302,10 +354,25 @@ class DLClusteror(Clusteror):
                 stats.append([p, -1, -1])
         vgg = None
         if self.loss == "perceptual":
-            vgg = (model_fingerprint(self.feature_net) if self.feature_net is not None
-                   else str(self.vgg_weights))
-        blob = json.dumps([stats, size, self._channels, self.epochs, self.lr,
-                           self.train_batch_size, self.loss, self.seed, initial_fp, vgg])
+            vgg = (
+                model_fingerprint(self.feature_net)
+                if self.feature_net is not None
+                else str(self.vgg_weights)
+            )
+        blob = json.dumps(
+            [
+                stats,
+                size,
+                self._channels,
+                self.epochs,
+                self.lr,
+                self.train_batch_size,
+                self.loss,
+                self.seed,
+                initial_fp,
+                vgg,
+            ]
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _given_model(self, timings: dict):
@@ -331,15 +398,23 @@ class DLClusteror(Clusteror):
         files with the same settings): (model, dataset, image_size, path, trained?)."""
         t = time.perf_counter()
         size = self._input_spec(self.model.config() if hasattr(self.model, "config") else {})[0]
-        dataset = ImageFolderDataset(files, size, channels=self._channels,
-                                     n_threads=self.num_of_threads, progress=self.progress)
+        dataset = ImageFolderDataset(
+            files,
+            size,
+            channels=self._channels,
+            n_threads=self.num_of_threads,
+            progress=self.progress,
+        )
         timings["read"] = time.perf_counter() - t
         if len(dataset) == 0:
             return None, dataset, size, "", False
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            model = self.model if self.model is not None else default_model(
-                size, channels=self._channels)
+            model = (
+                self.model
+                if self.model is not None
+                else default_model(size, channels=self._channels)
+            )
         key = self._train_key(dataset.paths, size, model_fingerprint(model))
         path = out_dir / DL_DIR / MODEL_FILE
         if path.is_file():
@@ -353,43 +428,82 @@ class DLClusteror(Clusteror):
                 timings["model"] = time.perf_counter() - t
                 return model, dataset, size, str(path), False
         t = time.perf_counter()
-        trainer = Trainer(model, epochs=self.epochs, lr=self.lr, batch_size=self.train_batch_size,
-                          loss=self.loss, device=self._device, seed=self.seed,
-                          progress=self.progress, feature_net=self.feature_net,
-                          vgg_weights=self.vgg_weights).fit(dataset)
-        save_checkpoint(path, model, train_key=key, loss=self.loss, epochs=self.epochs,
-                        history=trainer.history_, images=len(dataset))
+        trainer = Trainer(
+            model,
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.train_batch_size,
+            loss=self.loss,
+            device=self._device,
+            seed=self.seed,
+            progress=self.progress,
+            feature_net=self.feature_net,
+            vgg_weights=self.vgg_weights,
+        ).fit(dataset)
+        save_checkpoint(
+            path,
+            model,
+            train_key=key,
+            loss=self.loss,
+            epochs=self.epochs,
+            history=trainer.history_,
+            images=len(dataset),
+        )
         timings["train"] = time.perf_counter() - t
-        log.info("model trained (%s loss %.5f -> %.5f) and saved to %s", self.loss,
-                 trainer.history_[0], trainer.history_[-1], path)
+        log.info(
+            "model trained (%s loss %.5f -> %.5f) and saved to %s",
+            self.loss,
+            trainer.history_[0],
+            trainer.history_[-1],
+            path,
+        )
         return model, dataset, size, str(path), True
 
     # -- clustering -------------------------------------------------------
-    def _cluster(self, X: np.ndarray, name, selection: list,
-                 clusterer: EmbeddingClusterer | None = None):
+    def _cluster(
+        self, X: np.ndarray, name, selection: list, clusterer: EmbeddingClusterer | None = None
+    ):
         c = (clusterer or self._clusterer()).fit(X)
         labels = relabel(c.labels_, min_size=2)  # one image alone is an outlier
-        selection.append(_json_safe({
-            "stage": name, "images": len(X), "algorithm": c.algorithm,
-            "best_params": c.best_params_,
-            "score": c.best_score_, "dims": int(c.embedding_.shape[1]) if len(X) else 0,
-            "clusters": int(labels.max(initial=-1)) + 1, "outliers": int((labels < 0).sum()),
-            "candidates": [{"params": k.params, "clusters": k.n_clusters, "noise": k.n_noise,
-                            "silhouette": k.silhouette, "davies_bouldin": k.davies_bouldin,
-                            "calinski_harabasz": k.calinski_harabasz, "score": k.score,
-                            "note": k.note} for k in c.candidates_],
-        }))
+        selection.append(
+            _json_safe(
+                {
+                    "stage": name,
+                    "images": len(X),
+                    "algorithm": c.algorithm,
+                    "best_params": c.best_params_,
+                    "score": c.best_score_,
+                    "dims": int(c.embedding_.shape[1]) if len(X) else 0,
+                    "clusters": int(labels.max(initial=-1)) + 1,
+                    "outliers": int((labels < 0).sum()),
+                    "candidates": [
+                        {
+                            "params": k.params,
+                            "clusters": k.n_clusters,
+                            "noise": k.n_noise,
+                            "silhouette": k.silhouette,
+                            "davies_bouldin": k.davies_bouldin,
+                            "calinski_harabasz": k.calinski_harabasz,
+                            "score": k.score,
+                            "note": k.note,
+                        }
+                        for k in c.candidates_
+                    ],
+                }
+            )
+        )
         return labels
 
-    def _merge(self, results: list[_Batch], vectors: np.ndarray, paths: list[str],
-               selection: list) -> np.ndarray:
+    def _merge(
+        self, results: list[_Batch], vectors: np.ndarray, paths: list[str], selection: list
+    ) -> np.ndarray:
         """Global labels (per embedding row) after merging batches through their
         representatives; see the class notes."""
         n = len(vectors)
         unit = _unit(vectors)
         base = vectors if self.reduce == "none" else unit  # the merge's space
         members, batch_of, rep_rows = [], [], []  # per batch cluster
-        outliers = []                              # (row, batch)
+        outliers = []  # (row, batch)
         for b in results:
             reps = representatives(unit[b.rows], b.labels)
             for lab, rep in sorted(reps.items()):
@@ -406,10 +520,15 @@ class DLClusteror(Clusteror):
         if len(results) > 1 and k >= 2:
             order = np.array(sorted(range(k), key=lambda j: (Path(paths[rep_rows[j]]).name, j)))
             mlabels = np.empty(k, dtype=np.int64)
-            spread = np.median([np.sqrt(((base[m] - c) ** 2).sum(axis=1).mean())
-                                for m, c in zip(members, centres, strict=True)])
-            mlabels[order] = self._cluster(centres[order], "merge", selection,
-                                           self._merger(float(spread)))
+            spread = np.median(
+                [
+                    np.sqrt(((base[m] - c) ** 2).sum(axis=1).mean())
+                    for m, c in zip(members, centres, strict=True)
+                ]
+            )
+            mlabels[order] = self._cluster(
+                centres[order], "merge", selection, self._merger(float(spread))
+            )
             for lab in np.unique(mlabels[mlabels >= 0]):
                 same = np.flatnonzero(mlabels == lab)
                 merged[same] = same[0]
@@ -427,10 +546,15 @@ class DLClusteror(Clusteror):
         the median RMS distance of a batch cluster's members to its centre."""
         if self.algorithm in ("DBSCAN", "HDBSCAN"):
             # Chaining: centres closer than a typical member is to its centre.
-            return EmbeddingClusterer("DBSCAN", eps=[max(spread, 1e-12)], min_samples=[1],
-                                      reduce="none", neighbors=self.neighbors,
-                                      random_state=self.seed,
-                                      n_threads=self.num_of_threads)
+            return EmbeddingClusterer(
+                "DBSCAN",
+                eps=[max(spread, 1e-12)],
+                min_samples=[1],
+                reduce="none",
+                neighbors=self.neighbors,
+                random_state=self.seed,
+                n_threads=self.num_of_threads,
+            )
         return self._clusterer("none" if self.reduce == "none" else "l2")
 
     @staticmethod
@@ -439,8 +563,12 @@ class DLClusteror(Clusteror):
         another batch whose centre it is as close to as that cluster's farthest
         member; otherwise it stays an outlier. Outliers never link to each
         other, so they cannot bridge clusters."""
-        radius = np.array([np.sqrt(((base[m] - c) ** 2).sum(axis=1).max())
-                           for m, c in zip(members, centres, strict=True)])
+        radius = np.array(
+            [
+                np.sqrt(((base[m] - c) ** 2).sum(axis=1).max())
+                for m, c in zip(members, centres, strict=True)
+            ]
+        )
         rows = np.array([r for r, _ in outliers])
         own = np.array([b for _, b in outliers])
         for k in range(0, len(rows), 1024):  # bounded memory: 1024 x clusters at a time
@@ -472,23 +600,42 @@ class DLClusteror(Clusteror):
             default_out = output.default_out(src)
         with _torch_threads(self.num_of_threads):
             given = self._given_model(timings)
-        out_dir = output.prepare(src, Path(self.out) if self.out else default_out,
-                                 overwrite=self.overwrite, resume=self.resume)
+        out_dir = output.prepare(
+            src,
+            Path(self.out) if self.out else default_out,
+            overwrite=self.overwrite,
+            resume=self.resume,
+        )
         with _torch_threads(self.num_of_threads):
             if given is None:
                 given = self._model(files, out_dir, timings)
             model, dataset, size, model_path, trained = given
             t = time.perf_counter()
             if model is None:  # nothing readable to train on
-                emb_paths, vectors, skipped, cached = [], np.zeros((0, 1), np.float32), \
-                    list(dataset.skipped), False
+                emb_paths, vectors, skipped, cached = (
+                    [],
+                    np.zeros((0, 1), np.float32),
+                    list(dataset.skipped),
+                    False,
+                )
             else:
-                emb = embed_files(model, files, image_size=size, channels=self._channels,
-                                  cache_dir=out_dir / DL_DIR / "embeddings", dataset=dataset,
-                                  device=self._device, n_threads=self.num_of_threads,
-                                  progress=self.progress)
-                emb_paths, vectors, skipped, cached = (emb.paths, emb.vectors,
-                                                       list(emb.skipped), emb.from_cache)
+                emb = embed_files(
+                    model,
+                    files,
+                    image_size=size,
+                    channels=self._channels,
+                    cache_dir=out_dir / DL_DIR / "embeddings",
+                    dataset=dataset,
+                    device=self._device,
+                    n_threads=self.num_of_threads,
+                    progress=self.progress,
+                )
+                emb_paths, vectors, skipped, cached = (
+                    emb.paths,
+                    emb.vectors,
+                    list(emb.skipped),
+                    emb.from_cache,
+                )
             timings["embed"] = time.perf_counter() - t
         t = time.perf_counter()
         selection: list = []
@@ -504,14 +651,38 @@ class DLClusteror(Clusteror):
             reps = {emb_paths[r] for r in representatives(unit, glabels).values()}
             dest = self._result_destinations(labels)
         timings["cluster"] = time.perf_counter() - t
-        extra = {"linkage": None, "algorithm": self.algorithm, "model": model_path,
-                 "trained": trained, "image_size": size, "embeddings_from_cache": cached,
-                 "selection": selection}
-        base = self._finish(out_dir, None, "none", labels, batch_of, reps, {}, {}, skipped,
-                            dest, timings, t0, extra=extra)
-        result = DLClusterResult(**vars(base), algorithm=self.algorithm, selection=selection,
-                                 model_path=model_path, trained=trained,
-                                 embeddings_from_cache=cached)
+        extra = {
+            "linkage": None,
+            "algorithm": self.algorithm,
+            "model": model_path,
+            "trained": trained,
+            "image_size": size,
+            "embeddings_from_cache": cached,
+            "selection": selection,
+        }
+        base = self._finish(
+            out_dir,
+            None,
+            "none",
+            labels,
+            batch_of,
+            reps,
+            {},
+            {},
+            skipped,
+            dest,
+            timings,
+            t0,
+            extra=extra,
+        )
+        result = DLClusterResult(
+            **vars(base),
+            algorithm=self.algorithm,
+            selection=selection,
+            model_path=model_path,
+            trained=trained,
+            embeddings_from_cache=cached,
+        )
         return result
 
     def _batches(self, parsed, paths: list[str], vectors: np.ndarray, selection: list):

@@ -27,8 +27,9 @@ from scipy import sparse
 DENSE_LIMIT = 3000
 
 
-def _affinity(X: np.ndarray, n_neighbors: int, neighbors: str = "auto",
-              random_state: int = 0) -> sparse.csr_matrix:
+def _affinity(
+    X: np.ndarray, n_neighbors: int, neighbors: str = "auto", random_state: int = 0
+) -> sparse.csr_matrix:
     from icas.dl.neighbors import knn_graph
 
     n = len(X)
@@ -59,15 +60,14 @@ def _leading_eigenvectors(M: sparse.csr_matrix, m: int, random_state: int):
         # LOBPCG, a block method that does not (and is several times slower).
         n_comp = connected_components(M, directed=False)[0]
         if int((vals > 1 - 1e-6).sum()) < min(n_comp, m):
-            vals, vecs = lobpcg(M, rng.normal(size=(n, m)), largest=True, tol=1e-4,
-                                maxiter=500)
+            vals, vecs = lobpcg(M, rng.normal(size=(n, m)), largest=True, tol=1e-4, maxiter=500)
     order = np.argsort(-vals, kind="stable")
     return vals[order], vecs[:, order]
 
 
-def spectral_embedding(X, *, n_neighbors: int = 10, max_dim: int = 20,
-                       random_state: int = 0,
-                       neighbors: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def spectral_embedding(
+    X, *, n_neighbors: int = 10, max_dim: int = 20, random_state: int = 0, neighbors: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Re-embed points by the eigenvectors of their neighbour graph.
 
     Parameters

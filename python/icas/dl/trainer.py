@@ -82,18 +82,31 @@ class Trainer:
         Mean training loss of each epoch, after :meth:`fit`.
     """
 
-    def __init__(self, model, *, epochs: int = 15, lr: float = 1e-3, batch_size: int = 64,
-                 loss: str = "mse", step_size: int | None = None, gamma: float = 0.5,
-                 device: str = "auto", seed: int = 0, progress: bool = True,
-                 feature_net=None, vgg_weights=None):
+    def __init__(
+        self,
+        model,
+        *,
+        epochs: int = 15,
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        loss: str = "mse",
+        step_size: int | None = None,
+        gamma: float = 0.5,
+        device: str = "auto",
+        seed: int = 0,
+        progress: bool = True,
+        feature_net=None,
+        vgg_weights=None,
+    ):
         self.model = check_embedder(model)
         self.epochs = _positive_int(epochs, "epochs")
         if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be a positive number, got {lr!r}")
         self.lr = float(lr)
         self.batch_size = _positive_int(batch_size, "batch_size")
-        self.step_size = (max(1, self.epochs // 3) if step_size is None
-                          else _positive_int(step_size, "step_size"))
+        self.step_size = (
+            max(1, self.epochs // 3) if step_size is None else _positive_int(step_size, "step_size")
+        )
         if not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
         self.gamma = float(gamma)
@@ -123,8 +136,13 @@ class Trainer:
         try:
             for epoch in range(self.epochs):
                 total, seen = 0.0, 0
-                bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{self.epochs}",
-                           unit="batch", leave=False, disable=not self.progress)
+                bar = tqdm(
+                    total=n_batches,
+                    desc=f"epoch {epoch + 1}/{self.epochs}",
+                    unit="batch",
+                    leave=False,
+                    disable=not self.progress,
+                )
                 for _, x in batches(dataset, self.batch_size, shuffle=True, generator=gen):
                     x = x.to(self.device, non_blocking=True)
                     opt.zero_grad(set_to_none=True)
@@ -159,9 +177,13 @@ def save_checkpoint(path, model, **meta) -> Path:
     path = Path(os.fspath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    data = {"format": CHECKPOINT_FORMAT, "model": type(model).__name__,
-            "config": model.config() if hasattr(model, "config") else {},
-            "state_dict": state, "meta": meta}
+    data = {
+        "format": CHECKPOINT_FORMAT,
+        "model": type(model).__name__,
+        "config": model.config() if hasattr(model, "config") else {},
+        "state_dict": state,
+        "meta": meta,
+    }
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(data, tmp)
     os.replace(tmp, path)
@@ -187,8 +209,7 @@ def load_checkpoint(path, model=None, *, device: str = "cpu"):
     try:
         data = torch.load(path, map_location=dev, weights_only=True)
     except Exception as exc:  # pickle/zip errors: one line naming the file
-        raise ValueError(
-            f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from exc
+        raise ValueError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not an icas checkpoint")
     if data.get("format") == CHECKPOINT_FORMAT:
@@ -196,7 +217,8 @@ def load_checkpoint(path, model=None, *, device: str = "cpu"):
         if model is None:
             if data.get("model") not in MODELS:
                 raise ValueError(
-                f"{path}: holds a {data.get('model')!r}; pass that model to load it")
+                    f"{path}: holds a {data.get('model')!r}; pass that model to load it"
+                )
             model = build(data["model"], data["config"])
     elif model is not None:
         state, meta = data, {}

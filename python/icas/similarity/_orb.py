@@ -42,8 +42,7 @@ INDEX_MIN_SHARED = 1
 def _how(candidates) -> dict:
     if candidates not in ("all", "index"):
         raise ValueError(f"candidates must be 'all' or 'index', got {candidates!r}")
-    return {"index": candidates == "index", "radius": INDEX_RADIUS,
-            "min_shared": INDEX_MIN_SHARED}
+    return {"index": candidates == "index", "radius": INDEX_RADIUS, "min_shared": INDEX_MIN_SHARED}
 
 
 def _images(descriptors, offsets, dname: str, oname: str) -> tuple[np.ndarray, np.ndarray]:
@@ -142,8 +141,7 @@ def orb_cross(desc_a, off_a, desc_b, off_b, *, n_threads=None, device=None) -> n
 
 
 def orb_pairs(
-    descriptors, offsets, threshold, *, groups=None, n_threads=None, candidates="all",
-    device=None
+    descriptors, offsets, threshold, *, groups=None, n_threads=None, candidates="all", device=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of images whose ORB similarity is at least ``threshold``.
 
@@ -187,14 +185,17 @@ def orb_pairs(
             descriptors, offsets, v.threshold(threshold), v.groups(groups, n)
         )
     return _core.orb_pairs(
-        descriptors, offsets, v.threshold(threshold), v.groups(groups, n), v.threads(n_threads),
+        descriptors,
+        offsets,
+        v.threshold(threshold),
+        v.groups(groups, n),
+        v.threads(n_threads),
         **how,
     )
 
 
 def orb_components(
-    descriptors, offsets, threshold, *, groups=None, n_threads=None, candidates="all",
-    device=None
+    descriptors, offsets, threshold, *, groups=None, n_threads=None, candidates="all", device=None
 ) -> np.ndarray:
     """Clusters of images chained by ORB similarity >= ``threshold``.
 
@@ -239,6 +240,10 @@ def orb_components(
         )[0]
         return connected_components(edges, n)
     return _core.orb_components(
-        descriptors, offsets, v.threshold(threshold), v.groups(groups, n), v.threads(n_threads),
+        descriptors,
+        offsets,
+        v.threshold(threshold),
+        v.groups(groups, n),
+        v.threads(n_threads),
         **how,
     )
