@@ -290,3 +290,91 @@ def test_the_command_line_runs_a_segmentator(folder, tmp_path, monkeypatch, caps
     assert seg.method_params == {"k": 2} and seg.thread_range == 1 and seg.alpha == 0.25
     assert seg.max_window == (300, 200) and seg.out == out and seg.templates is None
     assert (out / mask_name("a", RED)).is_file()
+
+
+# ---------------------------------------------------------------------- SAM
+
+
+def test_sam_without_the_extra_names_it_before_reading(folder, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name.split(".")[0] in ("torch", "segment_anything"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    weights = tmp_path / "sam_vit_b.pth"
+    weights.write_bytes(b"weights")
+    seg = Segmentator(folder, "sam", checkpoint=weights)
+    with pytest.raises(ImportError, match=r'pip install "icas\[sam\]"'):
+        seg.process(driver=lambda painter, tool: pytest.fail("the painter must not start"))
+    with pytest.raises(ImportError, match=r"icas\[sam\]"):
+        seg.presegment(folder / "a.png")
+
+
+@pytest.fixture
+def tiny_sam_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint path whose loading gives the tiny random SAM (no real weights here)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segment_anything")
+    from icas.segment import sam
+
+    loads = []
+
+    def load(torch, sa, model_type, checkpoint):
+        loads.append((model_type, Path(checkpoint).name))
+        return sam.tiny_sam(seed=0), "tiny-seed-0"
+
+    monkeypatch.setattr(sam, "_load", load)
+    path = tmp_path / "tiny.pth"
+    path.write_bytes(b"")
+    return path, loads
+
+
+def test_sam_automatic_presegment_and_session(folder, tiny_sam_checkpoint):
+    from icas.segment import SamSession
+    from icas.segment.sam import tiny_sam
+
+    path, loads = tiny_sam_checkpoint
+    options = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    seg = Segmentator(folder, "sam", checkpoint=path, model_type="vit_l", sam_mode="automatic",
+                      thread_range=0, **options)  # fmt: skip
+    image = cv2.imread(str(folder / "a.png"))
+    expected = SamSession(tiny_sam(seed=0)).automatic(image, **options)
+    labels = seg.presegment(folder / "a.png")
+    np.testing.assert_array_equal(labels, expected)
+    got = {}
+
+    def look(painter, tool_factory):
+        assert tool_factory is None and painter.start()
+        got["labels"] = painter.canvas.labels.copy()
+        return 0
+
+    seg.process(driver=look)
+    np.testing.assert_array_equal(got["labels"], expected)
+    assert loads == [("vit_l", "tiny.pth")]  # one model for presegment and the session
+
+
+def test_sam_prompt_labels_come_from_the_tool(folder, tiny_sam_checkpoint, tmp_path):
+    from icas.segment.interactive import SamTool
+
+    path, _ = tiny_sam_checkpoint
+    cache = tmp_path / "embeddings"
+
+    def prompt(painter, tool_factory):
+        assert painter.start() and painter.needs_labels
+        tool = tool_factory(painter.image)
+        assert isinstance(tool, SamTool)
+        tool.mouse(cv2.EVENT_LBUTTONDOWN, 30, 20)
+        tool.mouse(cv2.EVENT_LBUTTONUP, 30, 20)
+        assert tool.key(ord("f")) == "finish"
+        painter.set_labels(tool.labels())
+        assert painter.canvas is not None and painter.canvas.labels.shape == (H, W)
+        return 0
+
+    result = Segmentator(folder, "sam", checkpoint=path, sam_cache_dir=cache).process(driver=prompt)
+    assert result.status == 0 and result.saved == []
+    assert list((cache / "tiny-seed-0").glob("*.npz"))  # encoded ahead, into the disk cache

@@ -264,11 +264,9 @@ def _preview(args, given: dict) -> int:
 # ---------------------------------------------------------------------- painter
 
 
-def _paint(args, given: dict) -> int:
-    """Build the :class:`Segmentator` of the flags and run it."""
-    if args.methods or args.tile_width or args.no_window:
-        raise UsageError("--methods, --tile-width and --no-window go with --preview")
-    segmentator = Segmentator(
+def _segmentator(args, given: dict) -> Segmentator:
+    """The :class:`Segmentator` the flags describe."""
+    return Segmentator(
         args.folder,
         args.method,
         out=args.out,
@@ -287,6 +285,19 @@ def _paint(args, given: dict) -> int:
         sam_mode=args.sam_mode,
         **given,
     )
+
+
+def _jobs(args, params: dict, paths=None):
+    """``(job(path) -> Loaded, tool_factory or None, workers)`` of the flags'
+    method with resolved ``params``: what the Segmentator hands the prefetcher."""
+    return _segmentator(args, {})._jobs(args.method, params)
+
+
+def _paint(args, given: dict) -> int:
+    """Build the :class:`Segmentator` of the flags and run it."""
+    if args.methods or args.tile_width or args.no_window:
+        raise UsageError("--methods, --tile-width and --no-window go with --preview")
+    segmentator = _segmentator(args, given)
 
     def on_error(path, reason):
         print(f"{PROG}: cannot segment {path}: {reason}", file=sys.stderr, flush=True)

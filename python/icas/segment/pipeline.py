@@ -354,14 +354,21 @@ class Segmentator:
 
     # ------------------------------------------------------------------ work
     def _sam_session(self):
+        """The SAM model, loaded once per Segmentator (and again if its
+        parameters changed since)."""
         from icas.segment.sam import SamSession
 
-        return SamSession(
-            model_type=self.model_type,
-            checkpoint=self.checkpoint,
-            device=self.device,
-            cache_dir=self.sam_cache_dir,
-        )
+        key = (self.model_type, self.checkpoint, self.device, self.sam_cache_dir)
+        cached = getattr(self, "_sam", None)
+        if cached is None or cached[0] != key:
+            session = SamSession(
+                model_type=self.model_type,
+                checkpoint=self.checkpoint,
+                device=self.device,
+                cache_dir=self.sam_cache_dir,
+            )
+            self._sam = cached = (key, session)
+        return cached[1]
 
     def _jobs(self, method: str, params: dict):
         """``(job(path) -> Loaded, tool_factory or None, workers)`` for the method."""
