@@ -100,6 +100,12 @@ def test_parameter_errors_render_as_command_line_flags():
         "--sigma-color is not a parameter of --method kmeans; its parameters: --k, "
         "--color-importance,"
     )
+    # A checked value's message is shown as it is, whatever the value holds.
+    with pytest.raises(ParameterError) as info:
+        Segmentator("f", algorithm="<k>").check()
+    assert str(info.value).endswith("got '<k>'") and info.value.render(cli._spell) == str(
+        info.value
+    )
 
 
 def test_check_returns_the_method_parameters_with_defaults():

@@ -1,7 +1,8 @@
 """Command line: ``icas-segment`` (also ``python -m icas.segment``).
 
 ``icas-segment FOLDER --method superpixel [method parameters]`` opens the
-painter on the images of FOLDER; ``icas-segment --preview IMAGE`` renders
+painter on the images of FOLDER (it builds a :class:`~icas.segment.Segmentator`
+of the flags and runs it); ``icas-segment --preview IMAGE`` renders
 every method on one image. Method parameters are flags named after the API's
 parameters in kebab-case (``region_size`` -> ``--region-size``,
 ``sigmaColor`` -> ``--sigma-color``).

@@ -43,32 +43,22 @@ _REF = re.compile(r"<(\w+)(?:=([^<>]*))?>")
 class ParameterError(ValueError):
     """A parameter (or a combination) the pipeline cannot take.
 
-    ``template`` names parameters as ``<name>`` or ``<name=value>``;
-    ``str(exc)`` spells them as in Python (``name``, ``name=value``) and
-    :meth:`render` as the caller likes (the command line: ``--name value``).
+    ``template`` names parameters as ``<name>`` or ``<name=value>`` (unless
+    ``refs`` is False: a message to show as it is); ``str(exc)`` spells them as
+    in Python (``name``, ``name=value``) and :meth:`render` as the caller
+    likes (the command line: ``--name value``).
     """
 
-    def __init__(self, template: str):
+    def __init__(self, template: str, *, refs: bool = True):
         self.template = template
+        self.refs = refs
         super().__init__(self.render(_python_spelling))
 
     def render(self, spell: Callable[[str, str | None], str]) -> str:
         """The message with each reference replaced by ``spell(name, value or None)``."""
+        if not self.refs:
+            return self.template
         return _REF.sub(lambda m: spell(m.group(1), m.group(2)), self.template)
-
-    @classmethod
-    def plain(cls, message: str) -> ParameterError:
-        """An error whose message holds no parameter reference."""
-        return _Plain(message)
-
-
-class _Plain(ParameterError):
-    def __init__(self, message: str):
-        self.template = message
-        ValueError.__init__(self, message)
-
-    def render(self, spell) -> str:
-        return self.template
 
 
 def _python_spelling(name: str, value: str | None) -> str:
@@ -112,7 +102,7 @@ def resolve_params(method: str, given: dict) -> dict:
             return resolve("sam", _AUTOMATIC, given)
         return resolve("grabcut", _GRABCUT, given)
     except (TypeError, ValueError) as exc:
-        raise ParameterError.plain(str(exc)) from None
+        raise ParameterError(str(exc), refs=False) from None
 
 
 @dataclass
@@ -283,7 +273,7 @@ class Segmentator:
         try:
             check_formats(self.export)
         except ValueError as exc:
-            raise ParameterError.plain(str(exc)) from None
+            raise ParameterError(str(exc), refs=False) from None
         if self.template_threshold is not None and (
             isinstance(self.template_threshold, bool)
             or not isinstance(self.template_threshold, numbers.Real)
