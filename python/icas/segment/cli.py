@@ -1,7 +1,8 @@
 """Command line: ``icas-segment`` (also ``python -m icas.segment``).
 
 ``icas-segment FOLDER --method superpixel [method parameters]`` opens the
-painter on the images of FOLDER; ``icas-segment --preview IMAGE`` renders
+painter on the images of FOLDER (it builds a :class:`~icas.segment.Segmentator`
+of the flags and runs it); ``icas-segment --preview IMAGE`` renders
 every method on one image. Method parameters are flags named after the API's
 parameters in kebab-case (``region_size`` -> ``--region-size``,
 ``sigmaColor`` -> ``--sigma-color``).
@@ -19,35 +20,24 @@ import sys
 import textwrap
 from pathlib import Path
 
-from icas.segment._params import Param, resolve
 from icas.segment.export import FORMATS
-from icas.segment.methods import METHODS, check_params
+from icas.segment.methods import METHODS
+from icas.segment.pipeline import (
+    INTERACTIVE,
+    SAM_MODES,
+    ParameterError,
+    Segmentator,
+    method_parameters,
+    resolve_params,
+)
 
 log = logging.getLogger("icas")
 
 PROG = "icas-segment"
-INTERACTIVE = ("grabcut", "sam")
 
 
 class UsageError(Exception):
     """A bad combination of flags (exit 2)."""
-
-
-_GRABCUT = {"seed": Param(0, "int", low=0, high=2**31 - 1)}
-
-
-def _sam_params() -> dict:
-    from icas.segment.sam import _AUTOMATIC
-
-    return {name: spec.default for name, spec in _AUTOMATIC.items()}
-
-
-def _method_params() -> dict[str, dict]:
-    """Parameters (name -> default) of every method the command line offers."""
-    out = {name: dict(params) for name, params in METHODS.items()}
-    out["grabcut"] = {name: spec.default for name, spec in _GRABCUT.items()}
-    out["sam"] = _sam_params()
-    return out
 
 
 def _flag(name: str) -> str:
@@ -167,13 +157,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sam.add_argument(
         "--sam-mode",
-        choices=("prompt", "automatic"),
+        choices=SAM_MODES,
         default="prompt",
         help="prompt: points and boxes in a window; automatic: SAM's mask generator",
     )
     lines = []
     seen: dict[str, str] = {}
-    for method, names in _method_params().items():
+    for method, names in method_parameters().items():
         flags = [
             f"{_flag(n)} ({names[n]:g})"
             if isinstance(names[n], float)
@@ -191,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     params = p.add_argument_group(
         "method parameters (flag (default) per --method)", "\n".join(lines)
     )
-    for names in _method_params().values():
+    for names in method_parameters().values():
         for name in names:
             flag = _flag(name)
             if flag in seen:
@@ -217,25 +207,23 @@ def _given_params(args) -> dict:
     }
 
 
+def _spell(name: str, value: str | None) -> str:
+    """A parameter as the command line writes it: ``--method sam``, ``FOLDER``."""
+    if name == "images_folder_path":
+        return "FOLDER"
+    return _flag(name) if value is None else f"{_flag(name)} {value}"
+
+
+def _usage(exc: ParameterError) -> UsageError:
+    return UsageError(exc.render(_spell))
+
+
 def _params_for(method: str, given: dict) -> dict:
     """The given parameters checked against ``method`` (UsageError when one does not apply)."""
-    declared = _method_params()[method]
-    wrong = [n for n in given if n not in declared]
-    if wrong:
-        raise UsageError(
-            f"{_flag(wrong[0])} is not a parameter of --method {method}; its parameters: "
-            + (", ".join(_flag(n) for n in declared) or "none")
-        )
     try:
-        if method in METHODS:
-            return check_params(method, **given)
-        if method == "sam":
-            from icas.segment.sam import _AUTOMATIC
-
-            return resolve("sam", _AUTOMATIC, given)
-        return resolve("grabcut", _GRABCUT, given)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+        return resolve_params(method, given)
+    except ParameterError as exc:
+        raise _usage(exc) from None
 
 
 # ---------------------------------------------------------------------- preview
@@ -277,122 +265,53 @@ def _preview(args, given: dict) -> int:
 # ---------------------------------------------------------------------- painter
 
 
-def _jobs(args, params: dict, paths):
-    """``(job(path) -> Loaded, tool_factory or None, workers)`` for the method."""
-    from icas.io import read_image
-    from icas.segment.methods import segment
-    from icas.segment.prefetch import Loaded
-
-    method = args.method
-    if method in METHODS:
-
-        def job(path):
-            image = read_image(path)
-            return Loaded(path, image, segment(image, method, **params))
-
-        return job, None, args.workers
-    if method == "grabcut":
-        from icas.segment.grabcut import GrabCutSession
-        from icas.segment.interactive import GrabCutTool
-
-        def job(path):
-            return Loaded(path, read_image(path), None)
-
-        seed = params["seed"]
-        return job, lambda image: GrabCutTool(GrabCutSession(image, seed=seed)), args.workers
-    from icas.segment.sam import SamSession
-
-    session = SamSession(
-        model_type=args.model_type,
+def _segmentator(args, given: dict) -> Segmentator:
+    """The :class:`Segmentator` the flags describe."""
+    return Segmentator(
+        args.folder,
+        args.method,
+        out=args.out,
+        overwrite=args.overwrite,
+        templates=args.templates or None,
+        template_threshold=args.template_threshold,
+        export=args.export,
+        thread_range=args.thread_range,
+        workers=args.workers,
+        alpha=args.alpha,
+        max_window=tuple(args.max_window),
         checkpoint=args.checkpoint,
+        model_type=args.model_type,
         device=args.device,
-        cache_dir=args.sam_cache_dir,
+        sam_cache_dir=args.sam_cache_dir,
+        sam_mode=args.sam_mode,
+        **given,
     )
-    # One SAM model serves every thread; one worker keeps memory and CPU for the person.
-    if args.sam_mode == "automatic":
 
-        def job(path):
-            image = read_image(path)
-            return Loaded(path, image, session.automatic(image, **params))
 
-        return job, None, 1
-    from icas.segment.interactive import SamTool
-
-    def job(path):
-        image = read_image(path)
-        session.embedding(image)  # the SAM window then opens without encoding
-        return Loaded(path, image, None)
-
-    return job, lambda image: SamTool(session, image), 1
+def _jobs(args, params: dict, paths=None):
+    """``(job(path) -> Loaded, tool_factory or None, workers)`` of the flags'
+    method with resolved ``params``: what the Segmentator hands the prefetcher."""
+    return _segmentator(args, {})._jobs(args.method, params)
 
 
 def _paint(args, given: dict) -> int:
-    from icas.io import list_images
-    from icas.segment.painter import Painter
-    from icas.segment.prefetch import Prefetcher
-    from icas.segment.templates import TemplateSet
-    from icas.segment.windows import PainterWindows, screen_problem
-
+    """Build the :class:`Segmentator` of the flags and run it."""
     if args.methods or args.tile_width or args.no_window:
         raise UsageError("--methods, --tile-width and --no-window go with --preview")
-    if args.thread_range < 0 or args.workers < 1:
-        raise UsageError("--thread-range must be >= 0 and --workers >= 1")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise UsageError(f"--alpha must be in [0, 1], got {args.alpha}")
-    if min(args.max_window) < 64:
-        raise UsageError("--max-window needs W and H of at least 64")
-    params = _params_for(args.method, given)
-    if args.method == "sam":
-        if args.checkpoint is None:
-            raise UsageError("--method sam needs --checkpoint PATH (weights are never downloaded)")
-        if args.sam_mode == "prompt" and given:
-            raise UsageError("SAM mask generator parameters need --sam-mode automatic")
-        from icas.segment.sam import _require, check_checkpoint
-
-        # Before the screen and the slow model: a wrong path or a missing extra at once.
-        check_checkpoint(args.model_type, args.checkpoint)
-        _require()
-    elif args.checkpoint is not None or args.sam_cache_dir is not None:
-        raise UsageError("--checkpoint and --sam-cache-dir go with --method sam")
-    folder = args.folder
-    paths = list_images(folder)
-    if not paths:
-        raise FileNotFoundError(f"no images in {folder}")
-    out = args.out or folder.resolve().parent / f"{folder.resolve().name}_segmented"
-    if out.resolve() == folder.resolve():
-        raise UsageError("--out must not be FOLDER itself (the masks would be read as images)")
-    templates = None
-    for i, root in enumerate(args.templates):
-        more = TemplateSet.from_root(root, prefix=f"{i}:" if len(args.templates) > 1 else "")
-        templates = more if templates is None else templates + more
-    problem = screen_problem()
-    if problem:
-        raise RuntimeError(problem)
-    job, tool_factory, workers = _jobs(args, params, paths)
+    segmentator = _segmentator(args, given)
 
     def on_error(path, reason):
         print(f"{PROG}: cannot segment {path}: {reason}", file=sys.stderr, flush=True)
 
-    with Prefetcher(
-        paths, job, thread_range=args.thread_range, workers=workers, on_error=on_error
-    ) as source:
-        painter = Painter(
-            source,
-            out_dir=out,
-            export=args.export,
-            overwrite=args.overwrite,
-            templates=templates,
-            template_threshold=args.template_threshold,
-            alpha=args.alpha,
-        )
-        status = PainterWindows(
-            painter, tool_factory=tool_factory, max_size=tuple(args.max_window)
-        ).run()
+    try:
+        result = segmentator.process(on_error=on_error)
+    except ParameterError as exc:
+        raise _usage(exc) from None
     print(
-        f"{len(painter.saved)} of {len(paths)} image(s) saved to {out}; "
-        f"{len(painter.skipped)} skipped"
+        f"{len(result.saved)} of {len(result.images)} image(s) saved to {result.out_dir}; "
+        f"{len(result.skipped)} skipped"
     )
-    return status
+    return result.status
 
 
 def main(argv: list[str] | None = None) -> int:

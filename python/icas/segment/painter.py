@@ -149,6 +149,10 @@ class Painter:
         The last message.
     skipped : dict of str to str
         Images that could not be opened, with the reason.
+    saved : set of int
+        Indices of the images saved.
+    files : dict of int to list of pathlib.Path
+        For each image saved, the files its last save wrote.
     """
 
     def __init__(
@@ -190,6 +194,7 @@ class Painter:
         self.canvas: Canvas | None = None
         self.skipped: dict[str, str] = {}
         self.saved: set[int] = set()
+        self.files: dict[int, list[Path]] = {}
         self._swallow: set[str] = set()
 
     # ------------------------------------------------------------------ messages
@@ -383,6 +388,7 @@ class Painter:
             self.say(f"not saved: {exc}")
             return False
         self.saved.add(self.index)
+        self.files[self.index] = files
         if files:
             self.say(f"saved {len(files)} file(s) to {os.fspath(self.out_dir)}")
         else:
