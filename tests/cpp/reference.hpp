@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "check.hpp"
 #include "icas/pairs.hpp"
 
 namespace ref {
@@ -43,13 +44,15 @@ inline std::ostream& operator<<(std::ostream& s, const Edge& e) {
 
 inline std::vector<Edge> rows(const icas::Edges& e) {
     std::vector<Edge> out;
-    for (int64_t k = 0; k < e.size(); ++k) out.push_back({e.ij[2 * k], e.ij[2 * k + 1], e.score[k]});
+    for (int64_t k = 0; k < e.size(); ++k)
+        out.push_back({e.ij[2 * k], e.ij[2 * k + 1], e.score[k]});
     return out;
 }
 
 /// Every pair i < j of different groups with sim(i, j) >= threshold, in (i, j)
 /// order, with float scores.
-inline std::vector<Edge> threshold_pairs(int64_t n, const std::function<double(int64_t, int64_t)>& sim,
+inline std::vector<Edge> threshold_pairs(int64_t n,
+                                         const std::function<double(int64_t, int64_t)>& sim,
                                          double threshold, const int64_t* groups = nullptr) {
     std::vector<Edge> out;
     for (int64_t i = 0; i < n; ++i)
@@ -60,6 +63,20 @@ inline std::vector<Edge> threshold_pairs(int64_t n, const std::function<double(i
         }
     return out;
 }
+
+/// Guards against a test that cannot fail: over a test's cases, some pairs
+/// must pass the threshold and some must not.
+struct Coverage {
+    int64_t kept = 0, pairs = 0;
+    void add(int64_t n, size_t edges) {
+        kept += static_cast<int64_t>(edges);
+        pairs += n * (n - 1) / 2;
+    }
+    void check() const {
+        CHECK(kept > 0);
+        CHECK(kept < pairs);
+    }
+};
 
 /// Component labels of the graph (n items, edges) by depth-first search,
 /// numbered in order of first appearance.
@@ -91,8 +108,8 @@ inline std::vector<int64_t> components(int64_t n, const std::vector<Edge>& edges
 
 /// Clustered binary codes: `n` codes of n_bytes, drawn around n / cluster
 /// random centres with each bit flipped with probability `flip`.
-inline std::vector<uint8_t> clustered_codes(int64_t n, int64_t n_bytes, int64_t cluster, double flip,
-                                            uint64_t seed) {
+inline std::vector<uint8_t> clustered_codes(int64_t n, int64_t n_bytes, int64_t cluster,
+                                            double flip, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<int> byte(0, 255);
     std::bernoulli_distribution flip_bit(flip);

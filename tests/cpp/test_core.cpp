@@ -119,12 +119,14 @@ TEST(pairs_matrix_and_cross) {
 }
 
 TEST(pairs_threshold_and_components) {
+    ref::Coverage cov;
     for (int64_t n : {0, 1, 2, 3, 40, 150}) {
         const auto groups = ref::random_groups(n, 7, 11);
         for (double t : {0.0, 0.5, 0.97, 1.0}) {
             for (bool use_groups : {false, true}) {
                 const int64_t* g = use_groups ? groups.data() : nullptr;
                 const auto want = ref::threshold_pairs(n, toy_sim, t, g);
+                if (t > 0 && t < 1) cov.add(n, want.size());
                 const auto want_labels = ref::components(n, want);
                 for (int threads : ref::kThreadCounts) {
                     icas::PairOptions opt;
@@ -139,6 +141,7 @@ TEST(pairs_threshold_and_components) {
             }
         }
     }
+    cov.check();
 }
 
 TEST(pairs_drivers_propagate_exceptions) {
@@ -182,8 +185,9 @@ TEST(tiled_pairs_and_components) {
                         icas::PairOptions opt;
                         opt.groups = g;
                         opt.n_threads = threads;
-                        CHECK_EQ(ref::rows(icas::tiled::pairs(n, T, threads, opt, tile, keep, score)),
-                                 want);
+                        CHECK_EQ(
+                            ref::rows(icas::tiled::pairs(n, T, threads, opt, tile, keep, score)),
+                            want);
                         std::vector<int64_t> labels(static_cast<size_t>(n), -7);
                         icas::tiled::components(n, T, threads, opt, tile, keep, labels.data());
                         CHECK_EQ(labels, want_labels);
@@ -206,7 +210,8 @@ TEST(pair_math_formulas) {
                 CHECK_EQ(s, pm::tm_score(nb, na, rb, ra, dot));
                 CHECK(s >= 0.0 && s <= 1.0);
                 const double sq = static_cast<double>(na + nb - 2 * dot);
-                const double want = (na == 0 || nb == 0) ? 0.0 : 1.0 - std::min(sq / (ra * rb), 1.0);
+                const double want =
+                    (na == 0 || nb == 0) ? 0.0 : 1.0 - std::min(sq / (ra * rb), 1.0);
                 CHECK_NEAR(s, want, 1e-12);
             }
     CHECK_EQ(pm::tm_score(100, 100, 10.0, 10.0, 100), 1.0);  // identical images
@@ -222,8 +227,8 @@ TEST(pair_math_formulas) {
     // SSIM of a window against itself is exactly 1 for any window sums.
     for (int32_t sx : {0, 1, 300, 49 * 255})
         for (int32_t extra : {0, 5, 1000}) {
-            const int32_t sxx = std::min<int64_t>(
-                (int64_t{sx} * sx + extra) / 49 + 1, int64_t{49} * 255 * 255);
+            const int32_t sxx =
+                std::min<int64_t>((int64_t{sx} * sx + extra) / 49 + 1, int64_t{49} * 255 * 255);
             const int32_t cov = 49 * sxx - sx * sx;
             if (cov < 0) continue;
             const float q = pm::ssim_q(sx), v = pm::ssim_v(sx, sxx);
@@ -239,5 +244,6 @@ TEST(pair_math_formulas) {
     CHECK_EQ(pm::orb_ratio(1, 4, 10), 0.25);
     for (int64_t max_d = 0; max_d <= 256; ++max_d)
         for (int64_t d = 0; d <= max_d; ++d)
-            CHECK_EQ(pm::orb_good(d, max_d), static_cast<double>(d) < 0.75 * static_cast<double>(max_d));
+            CHECK_EQ(pm::orb_good(d, max_d),
+                     static_cast<double>(d) < 0.75 * static_cast<double>(max_d));
 }

@@ -72,11 +72,11 @@ TEST(hamming_matrix_cross_brute) {
                                         threads, k);
                     for (int64_t i = 0; i < n; ++i) {
                         for (int64_t j = 0; j < n; ++j)
-                            CHECK_EQ(m[i * n + j],
-                                     ref::hamming(&codes[i * n_bytes], &codes[j * n_bytes], n_bytes));
+                            CHECK_EQ(m[i * n + j], ref::hamming(&codes[i * n_bytes],
+                                                                &codes[j * n_bytes], n_bytes));
                         for (int64_t j = 0; j < nb; ++j)
-                            CHECK_EQ(c[i * nb + j],
-                                     ref::hamming(&codes[i * n_bytes], &other[j * n_bytes], n_bytes));
+                            CHECK_EQ(c[i * nb + j], ref::hamming(&codes[i * n_bytes],
+                                                                 &other[j * n_bytes], n_bytes));
                     }
                 }
             }
@@ -85,9 +85,10 @@ TEST(hamming_matrix_cross_brute) {
 }
 
 TEST(hamming_pairs_components_brute) {
+    ref::Coverage cov;
     // 700 codes of 8 bytes: enough work that the kernels really use threads.
-    for (auto [n, n_bytes] : {std::pair<int64_t, int64_t>{0, 8}, {1, 8}, {2, 8}, {45, 3},
-                              {130, 32}, {700, 8}}) {
+    for (auto [n, n_bytes] :
+         {std::pair<int64_t, int64_t>{0, 8}, {1, 8}, {2, 8}, {45, 3}, {130, 32}, {700, 8}}) {
         const auto codes = ref::clustered_codes(n, n_bytes, 5, 0.08, n + 31 * n_bytes);
         const auto sim = hamming_sim(codes, n_bytes);
         const auto groups = ref::random_groups(n, 9, 5);
@@ -95,6 +96,7 @@ TEST(hamming_pairs_components_brute) {
             for (bool use_groups : {false, true}) {
                 const int64_t* g = use_groups ? groups.data() : nullptr;
                 const auto want = ref::threshold_pairs(n, sim, t, g);
+                if (t > 0 && t < 1) cov.add(n, want.size());
                 const auto want_labels = ref::components(n, want);
                 for (auto k : kernels()) {
                     for (int threads : ref::kThreadCounts) {
@@ -112,6 +114,7 @@ TEST(hamming_pairs_components_brute) {
             }
         }
     }
+    cov.check();
 }
 
 TEST(hamming_invalid_sizes) {
@@ -130,18 +133,20 @@ TEST(hamming_invalid_sizes) {
 }
 
 TEST(mih_against_brute) {
-    for (auto [n, n_bytes] : {std::pair<int64_t, int64_t>{0, 8}, {1, 8}, {2, 8}, {300, 8},
-                              {200, 32}, {150, 3}}) {
+    ref::Coverage cov;
+    for (auto [n, n_bytes] :
+         {std::pair<int64_t, int64_t>{0, 8}, {1, 8}, {2, 8}, {300, 8}, {200, 32}, {150, 3}}) {
         const int64_t bits = 8 * n_bytes;
         const auto codes = ref::clustered_codes(n, n_bytes, 6, 0.05, n * 3 + n_bytes);
         const auto sim = hamming_sim(codes, n_bytes);
         const auto groups = ref::block_groups(n, 2);
-        const int64_t m_min = (bits + icas::mih_max_substring_bits(n) - 1) /
-                              icas::mih_max_substring_bits(n);
+        const int64_t m_min =
+            (bits + icas::mih_max_substring_bits(n) - 1) / icas::mih_max_substring_bits(n);
         for (double t : {0.7, 0.85, 0.95, 1.0}) {
             for (bool use_groups : {false, true}) {
                 const int64_t* g = use_groups ? groups.data() : nullptr;
                 const auto want = ref::threshold_pairs(n, sim, t, g);
+                if (t > 0 && t < 1) cov.add(n, want.size());
                 const auto want_labels = ref::components(n, want);
                 for (int64_t m : {int64_t{0}, int64_t{-1}, m_min, m_min + 1, bits / 2, bits}) {
                     for (int threads : ref::kThreadCounts) {
@@ -149,8 +154,9 @@ TEST(mih_against_brute) {
                         opt.threshold = t;
                         opt.groups = g;
                         opt.n_threads = threads;
-                        CHECK_EQ(ref::rows(icas::hamming_index_pairs(codes.data(), n, n_bytes, opt, m)),
-                                 want);
+                        CHECK_EQ(
+                            ref::rows(icas::hamming_index_pairs(codes.data(), n, n_bytes, opt, m)),
+                            want);
                         std::vector<int64_t> labels(static_cast<size_t>(n), -7);
                         icas::hamming_index_components(codes.data(), n, n_bytes, opt, labels.data(),
                                                        m);
@@ -160,6 +166,7 @@ TEST(mih_against_brute) {
             }
         }
     }
+    cov.check();
 }
 
 TEST(mih_plan_and_invalid) {

@@ -64,8 +64,8 @@ double ssim_ref(const uint8_t* a, const uint8_t* b, int64_t h, int64_t w) {
             const double vx = (sxx / N - mx * mx) * N / (N - 1);
             const double vy = (syy / N - my * my) * N / (N - 1);
             const double cxy = (sxy / N - mx * my) * N / (N - 1);
-            total += ((2 * mx * my + C1) * (2 * cxy + C2)) /
-                     ((mx * mx + my * my + C1) * (vx + vy + C2));
+            total +=
+                ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2));
             ++windows;
         }
     return total / static_cast<double>(windows);
@@ -76,7 +76,8 @@ double ssim_ref(const uint8_t* a, const uint8_t* b, int64_t h, int64_t w) {
 template <class Matrix, class Cross, class Pairs, class Components>
 void check_forms(int64_t n, const std::function<double(int64_t, int64_t)>& sim, double tol,
                  const Matrix& matrix, const Cross& cross, const Pairs& pairs,
-                 const Components& components, std::initializer_list<double> thresholds) {
+                 const Components& components, std::initializer_list<double> thresholds,
+                 ref::Coverage& cov) {
     std::vector<double> values;
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = i + 1; j < n; ++j) values.push_back(sim(i, j));
@@ -101,6 +102,7 @@ void check_forms(int64_t n, const std::function<double(int64_t, int64_t)>& sim, 
             for (bool use_groups : {false, true}) {
                 const int64_t* g = use_groups ? groups.data() : nullptr;
                 const auto want = ref::threshold_pairs(n, sim, t, g);
+                if (t > 0 && t < 1) cov.add(n, want.size());
                 icas::PairOptions opt;
                 opt.threshold = t;
                 opt.groups = g;
@@ -123,12 +125,11 @@ void check_forms(int64_t n, const std::function<double(int64_t, int64_t)>& sim, 
 }  // namespace
 
 TEST(tm_against_direct_formula) {
+    ref::Coverage cov;
     for (int64_t len : {1, 5, 64, 1000, 3000}) {
         for (int64_t n : {0, 1, 2, 12, 40}) {
             const auto x = images(n, len, static_cast<uint64_t>(len * 31 + n));
-            auto sim = [&](int64_t i, int64_t j) {
-                return tm_ref(&x[i * len], &x[j * len], len);
-            };
+            auto sim = [&](int64_t i, int64_t j) { return tm_ref(&x[i * len], &x[j * len], len); };
             check_forms(
                 n, sim, 1e-6, [&](float* out, int t) { icas::tm_matrix(x.data(), n, len, out, t); },
                 [&](float* out, int t) { icas::tm_cross(x.data(), n, x.data(), n, len, out, t); },
@@ -136,7 +137,7 @@ TEST(tm_against_direct_formula) {
                 [&](const icas::PairOptions& o, int64_t* l) {
                     icas::tm_components(x.data(), n, len, o, l);
                 },
-                {0.0, 0.5, 0.9, 0.99});
+                {0.0, 0.5, 0.9, 0.99}, cov);
             std::vector<int64_t> norms(static_cast<size_t>(n), -1);
             icas::tm_squared_norms(x.data(), n, len, norms.data(), 2);
             for (int64_t i = 0; i < n; ++i) {
@@ -155,6 +156,7 @@ TEST(tm_against_direct_formula) {
             }
         }
     }
+    cov.check();
 }
 
 TEST(tm_score_symmetric) {
@@ -168,9 +170,11 @@ TEST(tm_score_symmetric) {
 
 TEST(tm_sliding_against_direct) {
     std::mt19937_64 rng(5);
-    for (auto [ih, iw, th, tw, ch] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{
-                                          9, 11, 3, 4, 1},
-                                      {8, 8, 8, 8, 3}, {12, 10, 5, 1, 3}, {6, 7, 1, 1, 1}}) {
+    for (auto [ih, iw, th, tw, ch] :
+         {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{9, 11, 3, 4, 1},
+          {8, 8, 8, 8, 3},
+          {12, 10, 5, 1, 3},
+          {6, 7, 1, 1, 1}}) {
         std::vector<uint8_t> image(static_cast<size_t>(ih * iw * ch));
         for (auto& v : image) v = static_cast<uint8_t>(rng() % 256);
         // The template: a crop of the image plus a little noise.
@@ -178,8 +182,8 @@ TEST(tm_sliding_against_direct) {
         const int64_t r0 = (ih - th) / 2, c0 = (iw - tw) / 2;
         for (int64_t y = 0; y < th; ++y)
             for (int64_t x = 0; x < tw * ch; ++x) {
-                const int v = image[(r0 + y) * iw * ch + c0 * ch + x] +
-                              static_cast<int>(rng() % 9) - 4;
+                const int v =
+                    image[(r0 + y) * iw * ch + c0 * ch + x] + static_cast<int>(rng() % 9) - 4;
                 templ[y * tw * ch + x] = static_cast<uint8_t>(std::clamp(v, 0, 255));
             }
         double best = 0;
@@ -196,13 +200,18 @@ TEST(tm_sliding_against_direct) {
                        best, 1e-12);
     }
     std::vector<uint8_t> img(64, 1);
-    CHECK_THROWS(std::invalid_argument, icas::tm_similarity(img.data(), 4, 4, img.data(), 5, 1, 1, 1));
-    CHECK_THROWS(std::invalid_argument, icas::tm_similarity(img.data(), 4, 4, img.data(), 1, 5, 1, 1));
-    CHECK_THROWS(std::invalid_argument, icas::tm_similarity(img.data(), 4, 4, img.data(), 0, 1, 1, 1));
-    CHECK_THROWS(std::invalid_argument, icas::tm_similarity(img.data(), 4, 4, img.data(), 1, 1, 0, 1));
+    CHECK_THROWS(std::invalid_argument,
+                 icas::tm_similarity(img.data(), 4, 4, img.data(), 5, 1, 1, 1));
+    CHECK_THROWS(std::invalid_argument,
+                 icas::tm_similarity(img.data(), 4, 4, img.data(), 1, 5, 1, 1));
+    CHECK_THROWS(std::invalid_argument,
+                 icas::tm_similarity(img.data(), 4, 4, img.data(), 0, 1, 1, 1));
+    CHECK_THROWS(std::invalid_argument,
+                 icas::tm_similarity(img.data(), 4, 4, img.data(), 1, 1, 0, 1));
 }
 
 TEST(ssim_against_direct_formula) {
+    ref::Coverage cov;
     for (auto [h, w] : {std::pair<int64_t, int64_t>{7, 7}, {7, 12}, {16, 9}, {23, 31}}) {
         for (int64_t n : {0, 1, 2, 9}) {
             const auto x = images(n, h * w, static_cast<uint64_t>(h * w + n));
@@ -213,12 +222,14 @@ TEST(ssim_against_direct_formula) {
             check_forms(
                 n, sim, 2e-5,
                 [&](float* out, int t) { icas::ssim_matrix(x.data(), n, h, w, out, t); },
-                [&](float* out, int t) { icas::ssim_cross(x.data(), n, x.data(), n, h, w, out, t); },
+                [&](float* out, int t) {
+                    icas::ssim_cross(x.data(), n, x.data(), n, h, w, out, t);
+                },
                 [&](const icas::PairOptions& o) { return icas::ssim_pairs(x.data(), n, h, w, o); },
                 [&](const icas::PairOptions& o, int64_t* l) {
                     icas::ssim_components(x.data(), n, h, w, o, l);
                 },
-                {-0.5, 0.0, 0.3, 0.8});
+                {-0.5, 0.0, 0.3, 0.8}, cov);
             for (int64_t i = 0; i < n; ++i) {
                 CHECK_EQ(icas::ssim(&x[i * len], &x[i * len], h, w), 1.0);
                 for (int64_t j = 0; j < n; ++j) {
@@ -230,6 +241,7 @@ TEST(ssim_against_direct_formula) {
             }
         }
     }
+    cov.check();
 }
 
 TEST(ssim_invalid_sizes) {

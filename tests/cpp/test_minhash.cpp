@@ -43,6 +43,7 @@ int64_t equal_slots(const T* a, const T* b, int64_t k) {
 
 template <class T>
 void check_minhash(uint64_t seed) {
+    ref::Coverage cov;
     for (int64_t k : {1, 3, 16, 33, 128}) {
         for (int64_t n : {0, 1, 2, 40, 300}) {
             const auto sigs = signatures<T>(n, k, 6, 0.8, seed + 13 * n + k);
@@ -64,16 +65,16 @@ void check_minhash(uint64_t seed) {
                         for (int64_t i = 0; i < n; ++i) {
                             for (int64_t j = 0; j < n; ++j) CHECK_EQ(m[i * n + j], sim(i, j));
                             for (int64_t j = 0; j < nb; ++j)
-                                CHECK_EQ(c[i * nb + j],
-                                         static_cast<double>(equal_slots(&sigs[i * k],
-                                                                         &other[j * k], k)) /
-                                             static_cast<double>(k));
+                                CHECK_EQ(c[i * nb + j], static_cast<double>(equal_slots(
+                                                            &sigs[i * k], &other[j * k], k)) /
+                                                            static_cast<double>(k));
                         }
                     }
                     for (double t : {0.0, 0.5, 0.75, 1.0}) {
                         for (bool use_groups : {false, true}) {
                             const int64_t* g = use_groups ? groups.data() : nullptr;
                             const auto want = ref::threshold_pairs(n, sim, t, g);
+                            if (t > 0 && t < 1) cov.add(n, want.size());
                             icas::PairOptions opt;
                             opt.threshold = t;
                             opt.groups = g;
@@ -89,12 +90,17 @@ void check_minhash(uint64_t seed) {
             }
         }
     }
+    cov.check();
 }
 
 template <class T>
 void check_lsh(uint64_t seed) {
-    for (auto [k, bands, rows] : {std::tuple<int64_t, int64_t, int64_t>{16, 4, 3}, {16, 16, 1},
-                                  {16, 1, 16}, {64, 8, 8}, {5, 2, 2}}) {
+    ref::Coverage cov;
+    for (auto [k, bands, rows] : {std::tuple<int64_t, int64_t, int64_t>{16, 4, 3},
+                                  {16, 16, 1},
+                                  {16, 1, 16},
+                                  {64, 8, 8},
+                                  {5, 2, 2}}) {
         for (int64_t n : {0, 1, 2, 60, 400}) {
             const auto sigs = signatures<T>(n, k, 5, 0.85, seed + n * 17 + k + bands);
             const auto groups = ref::block_groups(n, 3);
@@ -114,14 +120,15 @@ void check_lsh(uint64_t seed) {
                 for (bool use_groups : {false, true}) {
                     const int64_t* g = use_groups ? groups.data() : nullptr;
                     const auto want = ref::threshold_pairs(n, sim, t, g);
+                    if (t > 0 && t < 1) cov.add(n, want.size());
                     for (int threads : ref::kThreadCounts) {
                         icas::PairOptions opt;
                         opt.threshold = t;
                         opt.groups = g;
                         opt.n_threads = threads;
-                        CHECK_EQ(ref::rows(icas::minhash_lsh_pairs(sigs.data(), n, k, bands, rows,
-                                                                   opt)),
-                                 want);
+                        CHECK_EQ(
+                            ref::rows(icas::minhash_lsh_pairs(sigs.data(), n, k, bands, rows, opt)),
+                            want);
                         std::vector<int64_t> labels(static_cast<size_t>(n), -7);
                         icas::minhash_lsh_components(sigs.data(), n, k, bands, rows, opt,
                                                      labels.data());
@@ -131,6 +138,7 @@ void check_lsh(uint64_t seed) {
             }
         }
     }
+    cov.check();
 }
 
 }  // namespace

@@ -124,6 +124,7 @@ TEST(orb_matches_and_similarity) {
 }
 
 TEST(orb_forms_against_brute) {
+    ref::Coverage cov;
     for (int64_t n : {0, 1, 2, 3, 14}) {
         const Descriptors d = make(n, 10 + n);
         const auto v = d.view();
@@ -143,13 +144,14 @@ TEST(orb_forms_against_brute) {
                     for (int64_t j = 0; j < n; ++j)
                         CHECK_EQ(m[i * n + j], i == j ? (v.count(i) > 0 ? 1.0 : 0.0) : sim(i, j));
                     for (int64_t j = 0; j < w.n; ++j)
-                        CHECK_EQ(c[i * w.n + j], similarity(v.rows(i), v.count(i), w.rows(j),
-                                                            w.count(j)));
+                        CHECK_EQ(c[i * w.n + j],
+                                 similarity(v.rows(i), v.count(i), w.rows(j), w.count(j)));
                 }
                 for (double t : {0.0, 0.3, 0.6, 1.0}) {
                     for (bool use_groups : {false, true}) {
                         const int64_t* g = use_groups ? groups.data() : nullptr;
                         const auto want = ref::threshold_pairs(n, sim, t, g);
+                        if (t > 0 && t < 1) cov.add(n, want.size());
                         icas::PairOptions opt;
                         opt.threshold = t;
                         opt.groups = g;
@@ -163,9 +165,11 @@ TEST(orb_forms_against_brute) {
             }
         });
     }
+    cov.check();
 }
 
 TEST(orb_index_candidates_against_brute) {
+    ref::Coverage cov;
     for (int64_t n : {0, 1, 2, 12}) {
         const Descriptors d = make(n, 40 + n);
         const auto v = d.view();
@@ -180,7 +184,8 @@ TEST(orb_index_candidates_against_brute) {
                     int64_t count = 0;
                     for (int64_t p = 0; p < v.count(i); ++p)
                         for (int64_t q = 0; q < v.count(j); ++q)
-                            count += ref::hamming(v.rows(i) + p * B, v.rows(j) + q * B, B) <= radius;
+                            count +=
+                                ref::hamming(v.rows(i) + p * B, v.rows(j) + q * B, B) <= radius;
                     return count;
                 };
                 for (bool use_groups : {false, true}) {
@@ -203,6 +208,7 @@ TEST(orb_index_candidates_against_brute) {
                         opt.groups = g;
                         opt.n_threads = threads;
                         CHECK_EQ(icas::orb_index_candidates(v, how, opt), want);
+                        cov.add(n, want.size() / 2);
                         opt.threshold = 0.3;
                         const auto want_pairs = ref::threshold_pairs(n, sim, 0.3, nullptr);
                         CHECK_EQ(ref::rows(icas::orb_pairs(v, opt, how)), want_pairs);
@@ -217,6 +223,7 @@ TEST(orb_index_candidates_against_brute) {
             }
         }
     }
+    cov.check();
 }
 
 TEST(orb_invalid) {
