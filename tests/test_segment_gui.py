@@ -199,10 +199,24 @@ class App:
         self.xdotool("mouseup", button)
 
     def key(self, wid: str, key: str, expect: str) -> None:
-        """Press a key (keys are not idempotent: sent once) and wait for ``expect``."""
-        start = len(self.stderr())
-        self.xdotool("windowfocus", "--sync", wid, "key", key)
-        self.wait_for(expect, after=start)
+        """Press a key and wait for ``expect``.
+
+        Keys are not idempotent, so a key is sent again only when it was
+        lost: the app logs every key it handles (``key 'n': ...``), and on a
+        heavily loaded machine a synthetic key sent just as a window appears
+        now and then never arrives."""
+        for _attempt in range(3):
+            start = len(self.stderr())
+            self.xdotool("windowfocus", "--sync", wid, "key", key)
+            try:
+                self.wait_for(expect, after=start, timeout=10)
+                return
+            except AssertionError:
+                self.alive()
+                if "key " in self.stderr()[start:]:  # handled, just slow: wait on
+                    self.wait_for(expect, after=start)
+                    return
+        raise AssertionError(f"the app never handled the key {key!r}:\n{self.stderr()}")
 
     def finish(self) -> int:
         try:
