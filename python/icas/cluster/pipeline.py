@@ -9,13 +9,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from icas import _device, _validate
 from icas.cluster import batches as _batches
-from icas.cluster import blocks, checkpoint, guards, output, search
+from icas.cluster import blocks, checkpoint, guards, output, plan, search
+from icas.cluster.layout import FinishSteps
 from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
 from icas.cluster.methods import (
     Extracted,
@@ -27,9 +28,8 @@ from icas.cluster.methods import (
     split_method,
     threshold_range,
 )
-from icas.cluster.report import write_report
+from icas.cluster.result import ClusterResult
 from icas.cluster.threshold import sample_indices, sample_similarities
-from icas.cluster.transfer import Journal, Transferer, inside
 from icas.io import _check_resize
 from icas.similarity._ssim import WIN_SIZE as SSIM_WINDOW
 
@@ -37,56 +37,6 @@ log = logging.getLogger("icas")
 
 OPTIONS = ("full", "dontmerge", "merge")
 THRESHOLD_CHOICES = ("auto", "pick")
-
-
-@dataclass
-class ClusterResult:
-    """What a run produced.
-
-    ``labels`` maps every clustered file to its cluster (0, 1, ...; -1 for an
-    outlier); ``skipped`` lists (file, reason) for files that could not be used.
-    ``weakest_link`` and ``mean_similarity`` map clusters (keys as in
-    :attr:`clusters`) to their diagnostics
-    (see :mod:`icas.cluster.links`); ``threshold_rule`` says where the
-    threshold came from (given, default, auto, pick).
-    """
-
-    out_dir: Path
-    method: str
-    threshold: float
-    labels: dict[str, int]
-    batches: dict[str, int]
-    representatives: set[str]
-    weakest_link: dict[int, float]
-    skipped: list[tuple[str, str]]
-    destinations: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    mean_similarity: dict[int, float] = field(default_factory=dict)
-    linkage: str = "single"
-    max_cluster_size: int | None = None
-    candidate_threshold: float | None = None
-    threshold_rule: str = "given"
-    option: str = "full"
-    candidates: dict = field(default_factory=dict)
-
-    @property
-    def clusters(self) -> dict:
-        """{cluster: [paths]}; with option 'dontmerge' the keys are (batch,
-        cluster within the batch), as are those of the diagnostics."""
-        per_batch = self.option == "dontmerge"
-        out: dict = {}
-        for path, lab in self.labels.items():
-            if lab >= 0:
-                out.setdefault((self.batches[path], lab) if per_batch else lab, []).append(path)
-        return dict(sorted(out.items()))
-
-    @property
-    def outliers(self) -> list[str]:
-        return [p for p, lab in self.labels.items() if lab < 0]
-
-    @property
-    def cluster_sizes(self) -> dict[int, int]:
-        return {k: len(v) for k, v in self.clusters.items()}
 
 
 @dataclass
@@ -122,85 +72,7 @@ def _merge_nodes(labels: np.ndarray) -> np.ndarray:
     return np.array(nodes, dtype=np.int64)
 
 
-def _relative(paths, src: Path) -> list[str]:
-    return [Path(p).relative_to(src).as_posix() for p in paths]
-
-
-def _bad_plan(out: Path, why: str) -> output.OutputError:
-    return output.OutputError(
-        f"{checkpoint.plan_path(out)}: {why}; refusing to resume from it "
-        "(delete it to list the input folder afresh)"
-    )
-
-
-def _absolute(items, src: Path, out: Path) -> list[str] | None:
-    """Plan items back to paths under src (None without a plan). A plan is a
-    file anyone could have edited: one naming anything but a plain relative
-    path inside src (which a move would then take) is refused."""
-    if items is None:
-        return None
-    if not isinstance(items, list) or not items:
-        raise _bad_plan(out, "not a list of files")
-    paths = []
-    for rel in items:
-        pure = PurePosixPath(rel) if isinstance(rel, str) else None
-        path = src / rel if pure is not None else None
-        if (
-            pure is None
-            or rel in ("", ".")
-            or pure.is_absolute()
-            or ".." in pure.parts
-            or not inside(path, src)
-        ):  # (the last: drives, backslashes on Windows)
-            raise _bad_plan(out, f"names {rel!r}, which is not a file inside {src}")
-        paths.append(str(path))
-    return paths
-
-
-# Merge-mode plans are flat lists of "batch/cluster/relative path" rows
-# (cluster -1: outliers), so the same validation applies to every path.
-def _flatten(parsed, src: Path) -> list[str]:
-    return [
-        f"{b}/{k}/{Path(p).relative_to(src).as_posix()}"
-        for b, (clusters, outliers) in enumerate(parsed)
-        for k, members in [*enumerate(clusters), (-1, outliers)]
-        for p in members
-    ]
-
-
-def _unflatten(flat, src: Path, out: Path):
-    """The batches of a merge plan (None without a plan)."""
-    if flat is None or flat == []:
-        return None
-    if not isinstance(flat, list):
-        raise _bad_plan(out, "not a list of batch/cluster/file rows")
-    try:
-        rows = [(int(b), int(k), rel) for b, k, rel in (r.split("/", 2) for r in flat)]
-    except (ValueError, TypeError, AttributeError):
-        raise _bad_plan(out, "not a list of batch/cluster/file rows") from None
-    paths = _absolute([rel for _, _, rel in rows], src, out)
-    batches: dict[int, tuple[dict[int, list[Path]], list[Path]]] = {}
-    for (b, k, _), p in zip(rows, paths, strict=True):
-        clusters, outliers = batches.setdefault(b, ({}, []))
-        (outliers if k < 0 else clusters.setdefault(k, [])).append(Path(p))
-    return [([c[k] for k in sorted(c)], o) for _, (c, o) in sorted(batches.items())]
-
-
-def _moved_away(out_dir: Path) -> dict[str, str]:
-    """{source: where it is now} for files an interrupted ``move`` into
-    out_dir already took from the input (sources by absolute path)."""
-    entries, _ = Journal(out_dir).read()
-    return {
-        os.path.abspath(e.src): e.dst
-        for e in entries.values()
-        if e.mode == "move"
-        and inside(e.dst, out_dir)
-        and os.path.lexists(e.dst)
-        and not os.path.lexists(e.src)
-    }
-
-
-class Clusteror:
+class Clusteror(FinishSteps):
     """Sort a folder of images into folders of similar images.
 
     Parameters mirror the original tool: ``images_folder_path``, ``method``
@@ -653,11 +525,11 @@ class Clusteror:
         if self.option == "merge":
             return self._merge_folder(src, threshold, rule, timings, t0)
         out = Path(self.out) if self.out else output.default_out(src)
-        self._moved = _moved_away(out.resolve()) if self.resume else {}
+        self._moved = plan.moved_away(out.resolve()) if self.resume else {}
         # (a resumed move continues the interrupted run's list, whatever the
         # listing options are now)
         plan_key = {"input": str(src.resolve()), "option": self.option}
-        ordered = _absolute(self._load_plan(out, plan_key), src, out)
+        ordered = plan.absolute(self._load_plan(out, plan_key), src, out)
         if ordered is None:
             files = _batches.list_files(src, recursive=self.recursive)
             if not files:
@@ -666,15 +538,12 @@ class Clusteror:
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
         if ordered is None:
             ordered = [str(p) for p in _batches.order_files(files, self.order)]
-            checkpoint.save_plan(out_dir, plan_key, _relative(ordered, src))
+            checkpoint.save_plan(out_dir, plan_key, plan.relative(ordered, src))
         try:
             threshold = self._choose_threshold(threshold, rule, ordered, timings)
         except BaseException:
             if fresh:  # leave no half-made output behind when no threshold was chosen
-                output.clear(out_dir)
-                (out_dir / output.MARKER).unlink(missing_ok=True)
-                if not any(out_dir.iterdir()):
-                    out_dir.rmdir()
+                output.discard(out_dir)
             raise
         chunks = _batches.split(ordered, self.batch_size)
         if self.dask_scheduler is not None or self.dask_workers is not None:
@@ -907,23 +776,20 @@ class Clusteror:
     def _merge_folder(self, src: Path, threshold, rule: str, timings: dict, t0: float):
         """option='merge': merge an existing folder of batch folders."""
         out = Path(self.out) if self.out else src.with_name(src.resolve().name + "_merged")
-        self._moved = _moved_away(out.resolve()) if self.resume else {}
+        self._moved = plan.moved_away(out.resolve()) if self.resume else {}
         plan_key = {"input": str(src.resolve()), "option": self.option}
-        planned = _unflatten(self._load_plan(out, plan_key), src, out)
+        planned = plan.unflatten(self._load_plan(out, plan_key), src, out)
         parsed = planned if planned is not None else _batches.read_batch_folders(src)
         fresh = not (out.exists() and any(out.iterdir()))
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
         if planned is None:
-            checkpoint.save_plan(out_dir, plan_key, _flatten(parsed, src))
+            checkpoint.save_plan(out_dir, plan_key, plan.flatten(parsed, src))
         files = [str(p) for clusters, outl in parsed for p in [*sum(clusters, []), *outl]]
         try:
             threshold = self._choose_threshold(threshold, rule, files, timings)
         except BaseException:
-            if fresh:
-                output.clear(out_dir)
-                (out_dir / output.MARKER).unlink(missing_ok=True)
-                if not any(out_dir.iterdir()):
-                    out_dir.rmdir()
+            if fresh:  # leave no half-made output behind when no threshold was chosen
+                output.discard(out_dir)
             raise
         results, skipped = [], []
         for index, (clusters, outliers) in enumerate(parsed):
@@ -964,149 +830,3 @@ class Clusteror:
             timings,
             t0,
         )
-
-    # -- output -----------------------------------------------------------
-    def _batch_destinations(self, results, labels, batch_of) -> dict[str, str]:
-        taken: dict[str, set[str]] = {}
-        dest = {}
-        for p, lab in labels.items():
-            folder = f"batch_{batch_of[p]}/" + (f"cluster_{lab}" if lab >= 0 else "outliers")
-            dest[p] = (
-                folder + "/" + output.unique_name(taken.setdefault(folder, set()), Path(p).name)
-            )
-        return dest
-
-    def _result_destinations(self, labels) -> dict[str, str]:
-        taken: dict[str, set[str]] = {}
-        dest = {}
-        for p, lab in labels.items():
-            folder = "results/" + (f"cluster_{lab}" if lab >= 0 else "outliers")
-            dest[p] = (
-                folder + "/" + output.unique_name(taken.setdefault(folder, set()), Path(p).name)
-            )
-        return dest
-
-    def _finish(
-        self,
-        out_dir,
-        threshold,
-        rule,
-        labels,
-        batch_of,
-        reps,
-        weak,
-        means,
-        skipped,
-        dest,
-        timings,
-        t0,
-        extra: dict | None = None,
-    ) -> ClusterResult:
-        """Transfer the files, write the manifest, the report and summary.json
-        (plus the entries of ``extra``). ``threshold`` is None for methods
-        without one (the deep-learning path)."""
-        t = time.perf_counter()
-        rows = []
-        with Journal(out_dir) as journal:
-            mover = Transferer(self.transfer, journal, root=out_dir)
-            items = [(Path(p), out_dir / rel) for p, rel in dest.items()]
-            bar = None
-            if self.progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=len(items), desc="writing", unit="file", leave=False)
-            failed = []
-            for k in range(0, len(items), Transferer.CHUNK):
-                chunk = items[k : k + Transferer.CHUNK]
-                failed += mover.transfer_many(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-            if bar is not None:
-                bar.close()
-        for src, reason in failed:
-            skipped.append((str(src), reason))
-            labels.pop(str(src), None)
-
-        def key(p, lab):
-            return (batch_of[p], lab) if self.option == "dontmerge" else lab
-
-        sizes: dict = {}
-        for p, lab in labels.items():
-            if lab >= 0:
-                sizes[key(p, lab)] = sizes.get(key(p, lab), 0) + 1
-        for p, lab in labels.items():
-            k = key(p, lab)
-            w = weak.get(k) if lab >= 0 else None
-            m = means.get(k) if lab >= 0 else None
-            rows.append(
-                {
-                    "path": p,
-                    "destination": dest[p],
-                    "cluster": lab if lab >= 0 else "outliers",
-                    "batch": batch_of[p],
-                    "representative": int(p in reps),
-                    "cluster_size": sizes.get(k, "") if lab >= 0 else "",
-                    "weakest_link": "" if w is None else f"{w:.6f}",
-                    "mean_similarity": "" if m is None else f"{m:.6f}",
-                }
-            )
-        for p, reason in skipped:
-            rows.append({"path": p, "cluster": "skipped", "skipped_reason": reason})
-        output.write_manifest(out_dir / output.MANIFEST, rows)
-        timings["write"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        found = (
-            search.describe(
-                self.method,
-                self.candidates,
-                threshold,
-                self._searches,
-                num_perm=self.method_params.get("num_perm"),
-                candidate_threshold=self._candidate,
-            )
-            if threshold is not None
-            else {}
-        )
-        result = ClusterResult(
-            out_dir,
-            self.method,
-            threshold,
-            labels,
-            batch_of,
-            reps,
-            dict(sorted(weak.items())),
-            skipped,
-            {p: dest[p] for p in labels},
-            timings,
-            dict(sorted(means.items())),
-            self.linkage,
-            self._max_size,
-            self._candidate,
-            rule,
-            self.option,
-            found,
-        )
-        if self.report:
-            t = time.perf_counter()
-            write_report(result, n_threads=self.num_of_threads)
-            timings["report"] = time.perf_counter() - t
-        output.write_json(
-            out_dir / "summary.json",
-            {
-                "method": self.method,
-                "threshold": threshold,
-                "threshold_rule": rule,
-                "candidate_threshold": self._candidate,
-                "linkage": self.linkage,
-                "max_cluster_size": self._max_size,
-                "option": self.option,
-                **({"candidates": found} if found else {}),
-                "images": len(labels),
-                "clusters": len(result.clusters),
-                "outliers": len(result.outliers),
-                "skipped": len(skipped),
-                "timings": timings,
-                **(extra or {}),
-            },
-        )
-        return result
