@@ -4,43 +4,28 @@ merge through representatives, safe output."""
 from __future__ import annotations
 
 import logging
-import numbers
-import os
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from icas import _device, _validate
+from icas import _device
 from icas.cluster import batches as _batches
-from icas.cluster import blocks, checkpoint, guards, output, plan, search
+from icas.cluster import blocks, checkpoint, output, params, plan, search
+from icas.cluster.compute import BatchSteps
 from icas.cluster.folder import FolderSteps
 from icas.cluster.layout import FinishSteps
-from icas.cluster.links import mean_similarities
-from icas.cluster.merge import Batch, MergeSteps, internal, merge_nodes
-from icas.cluster.methods import (
-    Extracted,
-    check_method,
-    default_threshold,
-    extract,
-    pairs,
-    similarity_matrix,
-    split_method,
-    threshold_range,
-)
+from icas.cluster.merge import MergeSteps
+from icas.cluster.methods import pairs
+from icas.cluster.params import OPTIONS
 from icas.cluster.result import ClusterResult
-from icas.cluster.threshold import sample_indices, sample_similarities
-from icas.io import _check_resize
-from icas.similarity._ssim import WIN_SIZE as SSIM_WINDOW
+from icas.cluster.threshold import THRESHOLD_CHOICES
+from icas.cluster.threshold import choose as choose_threshold
 
 log = logging.getLogger("icas")
 
-OPTIONS = ("full", "dontmerge", "merge")
-THRESHOLD_CHOICES = ("auto", "pick")
+__all__ = ["OPTIONS", "THRESHOLD_CHOICES", "ClusterResult", "Clusteror"]
 
 
-class Clusteror(MergeSteps, FolderSteps, FinishSteps):
+class Clusteror(BatchSteps, MergeSteps, FolderSteps, FinishSteps):
     """Sort a folder of images into folders of similar images.
 
     Parameters mirror the original tool: ``images_folder_path``, ``method``
@@ -135,105 +120,26 @@ class Clusteror(MergeSteps, FolderSteps, FinishSteps):
     def _check(self):
         """Validate the parameters; returns the threshold (a number, or
         'auto'/'pick') and the rule it came from."""
-        check_method(self.method)
-        first, second = split_method(self.method)
-        if second is not None:
-            from icas.cluster.verified import check_candidate_threshold
-
-            self._candidate = check_candidate_threshold(
-                first, self.candidate_threshold, self.method_params
-            )
-        elif self.candidate_threshold is not None:
-            raise ValueError(
-                "candidate_threshold applies to verified methods only "
-                "(two methods joined by '+', e.g. imagehash+orb)"
-            )
-        else:
-            self._candidate = None
-        if self.option not in OPTIONS:
-            raise ValueError(f"option must be one of {', '.join(OPTIONS)}, got {self.option!r}")
-        bs = self.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {bs!r}")
-        if self.size is not None and self.scale is not None:
-            raise ValueError("give size or scale, not both")
-        _validate.threads(self.num_of_threads)
-        if self.method == "ssim" and self.size is not None:
-            # Checked before the output folder is made, not after reading.
-            (w, h), _ = _check_resize(self.size, None)
-            if min(w, h) < SSIM_WINDOW:
-                win = f"{SSIM_WINDOW}x{SSIM_WINDOW}"
-                raise ValueError(
-                    f"size {w}x{h} is smaller than the {win} SSIM window: "
-                    f"pass a size of at least {win}"
-                )
-        guards.check_linkage(self.linkage)
-        search.check(self.candidates, self.method)
-        if self.dask_scheduler is not None or self.dask_workers is not None:
-            from icas.cluster import distributed
-
-            distributed.check(self.dask_scheduler, self.dask_workers)
+        threshold, rule, self._candidate, self._max_size = params.check(self)
         self._searches = []
-        self._max_size = guards.check_max_size(self.max_cluster_size)
-        if self.threshold_plot is not None:
-            from icas.cluster.picker import _matplotlib
+        return threshold, rule
 
-            _matplotlib()
-            if not Path(self.threshold_plot).parent.is_dir():
-                raise FileNotFoundError(
-                    f"{self.threshold_plot}: the folder for the threshold plot does not exist"
-                )
-        if self.threshold is None:
-            return default_threshold(self.method), "default"
-        if isinstance(self.threshold, str) and self.threshold in THRESHOLD_CHOICES:
-            if self.threshold == "pick":
-                from icas.cluster.picker import check_screen
-
-                check_screen()  # fail before any work, never open a window that cannot show
-            return self.threshold, self.threshold
-        if isinstance(self.threshold, str):
-            raise ValueError(
-                f"threshold must be a number, 'auto' or 'pick', got {self.threshold!r}"
-            )
-        lo, hi = threshold_range(self.method)
-        return _validate.threshold(self.threshold, low=lo, high=hi), "given"
-
-    # -- features and pairs -------------------------------------------------
-    def _features(self, paths: list[str], timings: dict):
-        t = time.perf_counter()
-        extra = {"candidate_threshold": self._candidate} if self._candidate is not None else {}
-        # Files an interrupted move already put into the output are read
-        # there, and reported under their original path.
-        moved = getattr(self, "_moved", None)
-        where = [moved.get(os.path.abspath(p), p) for p in paths] if moved else paths
-        res = extract(
-            where,
+    def _choose_threshold(self, threshold, rule: str, files: list[str], timings: dict) -> float:
+        """Resolve 'auto'/'pick' and write the threshold plot, from one sample."""
+        if rule not in THRESHOLD_CHOICES and self.threshold_plot is None:
+            return threshold
+        return choose_threshold(
+            threshold,
+            rule,
+            files,
+            lambda sample: self._features(sample, timings),
             self.method,
-            size=self.size,
-            scale=self.scale,
+            timings,
             n_threads=self.num_of_threads,
-            progress=self.progress,
-            **extra,
-            **self.method_params,
+            plot=self.threshold_plot,
         )
-        if where is not paths:
-            back = dict(zip(where, paths, strict=True))
-            res = Extracted(
-                res.features,
-                [back[p] for p in res.paths],
-                [(back[p], why) for p, why in res.skipped],
-            )
-        timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
-        return res
 
-    def _load_plan(self, out: Path, key: dict):
-        """The file list of the interrupted run (see :func:`checkpoint.save_plan`)
-        when a resumed run finds that its moves already took files away; None
-        otherwise (then the input is listed again, new files included)."""
-        if not self._moved:
-            return None
-        return checkpoint.load_plan(out.resolve(), key)
-
+    # -- pairs --------------------------------------------------------------
     def _pairs(self, fs, threshold: float, groups=None):
         """(edges, scores, evidence); evidence (both scores of every candidate
         pair) only for a verified method."""
@@ -255,114 +161,6 @@ class Clusteror(MergeSteps, FolderSteps, FinishSteps):
         )
         e, s = ev.confirmed(threshold)
         return e, s, ev
-
-    def _matrix(self, fs):
-        return lambda idx: similarity_matrix(
-            fs.take(idx), n_threads=self.num_of_threads, device=self.device
-        )
-
-    def _node_features(self, paths: list[str], nodes: np.ndarray, timings: dict):
-        """Features of the merge nodes read again (after a resume, or from batch
-        folders); nodes that can no longer be read are dropped and reported."""
-        if not len(nodes):
-            return None, nodes, []
-        res = self._features([paths[i] for i in nodes], timings)
-        ok = set(res.paths)
-        keep = np.array([paths[i] in ok for i in nodes], dtype=bool)
-        return res.features, nodes[keep], list(res.skipped)
-
-    def _key(self, threshold: float, paths: list[str]) -> dict:
-        key = {
-            "method": self.method,
-            "threshold": threshold,
-            "size": self.size,
-            "scale": self.scale,
-            "params": self.method_params,
-            "files": paths,
-        }
-        if self._candidate is not None:
-            key["candidate_threshold"] = self._candidate
-        key.update(search.key_entry(self.method, self.candidates))
-        return key
-
-    def _guard(self) -> dict:
-        return {"linkage": self.linkage, "max_cluster_size": self._max_size}
-
-    def _choose_threshold(self, threshold, rule: str, files: list[str], timings: dict) -> float:
-        """Resolve 'auto'/'pick' and write the threshold plot, from one sample."""
-        if rule not in THRESHOLD_CHOICES and self.threshold_plot is None:
-            return threshold
-        t = time.perf_counter()
-        sample = [files[i] for i in sample_indices(len(files))]
-        res = self._features(sample, timings)
-        # The sample stands for the readable share of all files.
-        readable = round(len(files) * len(res.paths) / max(1, len(sample)))
-        stats = sample_similarities(
-            res.features, self.method, readable, n_threads=self.num_of_threads
-        )
-        timings["threshold"] = time.perf_counter() - t
-        if rule == "auto":
-            threshold = stats.auto()
-            log.info(
-                "auto threshold for %s on %d sampled images: %.4f",
-                self.method,
-                len(res.paths),
-                threshold,
-            )
-        elif rule == "pick":
-            from icas.cluster.picker import pick_threshold
-
-            threshold = pick_threshold(stats)
-            print(
-                f"picked threshold {threshold:.4f} (pass --threshold {threshold:.4f} to repeat)",
-                file=sys.stderr,
-            )
-        if self.threshold_plot is not None:
-            from icas.cluster.picker import save_plot
-
-            save_plot(stats, self.threshold_plot, threshold=threshold)
-        return threshold
-
-    # -- stages -----------------------------------------------------------
-    def _cluster_batch(self, fs, edges, scores, threshold):
-        """Guarded labels and mean similarities of one batch's clusters."""
-        matrix = self._matrix(fs)
-        labels = guards.guarded_labels(
-            len(fs),
-            edges,
-            scores,
-            threshold,
-            linkage=self.linkage,
-            max_size=self._max_size,
-            matrix=matrix,
-        )
-        return labels, mean_similarities(labels, matrix)
-
-    def _cached_batch(
-        self, index: int, files: list[str], threshold: float, out_dir: Path, timings: dict
-    ):
-        """(key, checkpoint record or None, the finished batch or None): a
-        batch whose similarities and clusters are in a checkpoint is not
-        computed again; one whose guard changed reuses its similarities."""
-        key = self._key(threshold, files)
-        cached = checkpoint.load_record(out_dir, index, key) if self.resume else None
-        if cached is None or cached.get("guard") != self._guard() or "labels" not in cached:
-            return key, cached, None
-        log.info("batch %d: similarities and clusters from checkpoint", index)
-        paths, skipped = cached["paths"], cached["skipped"]
-        labels = np.asarray(cached["labels"], dtype=np.int64)
-        edges, scores = internal(cached["edges"], cached["scores"], labels)
-        means = {int(k): float(v) for k, v in cached.get("means", {}).items()}
-        nodes = merge_nodes(labels)
-        feats = None
-        if self.option == "full":
-            feats, nodes, sk = self._node_features(paths, nodes, timings)
-            skipped = skipped + sk
-        return (
-            key,
-            cached,
-            (Batch(index, paths, labels, edges, scores, feats, nodes, means), skipped),
-        )
 
     def _batch_pairs(self, fs, threshold: float, stamp_of, partial: Path | None):
         """(edges, scores, evidence) of a batch; a long pair stage goes by
@@ -399,89 +197,14 @@ class Clusteror(MergeSteps, FolderSteps, FinishSteps):
         )
         return e, s, None
 
-    def _compute_batch(
-        self,
-        index: int,
-        files: list[str],
-        threshold: float,
-        key: dict,
-        cached: dict | None,
-        out_dir: Path,
-    ):
-        """Features, pairs and clusters of one batch (in this process or on a
-        Dask worker: the output folder is used only for the partial
-        checkpoint, when it is visible here). Returns the batch, its skipped
-        files, the checkpoint record, timings and the searches made."""
-        timings: dict[str, float] = {}
-        self._searches = []
-        fres = self._features(files, timings)
-        paths = list(fres.paths)
-        t = time.perf_counter()
-        if cached is not None and cached["paths"] == paths:
-            # Only the guard changed: the similarities are reused.
-            log.info("batch %d: similarities from checkpoint", index)
-            edges, scores = cached["edges"], cached["scores"]
-            evidence = cached.get("evidence")
-        else:
-            visible = (Path(out_dir) / output.MARKER).exists()
-            edges, scores, ev = self._batch_pairs(
-                fres.features,
-                threshold,
-                lambda tile: blocks.digest(key, paths, tile),
-                blocks.partial_path(out_dir, index) if visible else None,
-            )
-            evidence = ev.to_json() if ev is not None else None
-        timings["pairs"] = time.perf_counter() - t
-        t = time.perf_counter()
-        labels, means = self._cluster_batch(fres.features, edges, scores, threshold)
-        timings["clusters"] = time.perf_counter() - t
-        record = {
-            "paths": paths,
-            "skipped": list(fres.skipped),
-            "edges": edges,
-            "scores": scores,
-            "extra": {
-                "guard": self._guard(),
-                "labels": labels.tolist(),
-                "means": {str(k): v for k, v in means.items()},
-            },
-        }
-        if evidence is not None:
-            record["extra"]["evidence"] = evidence
-        nodes = merge_nodes(labels)
-        feats = fres.features.take(nodes) if self.option == "full" else None
-        edges, scores = internal(edges, scores, labels)
-        batch = Batch(index, paths, labels, edges, scores, feats, nodes, means)
-        return batch, list(fres.skipped), record, timings, self._searches
-
-    def _save_batch(self, index: int, key: dict, record: dict, out_dir: Path) -> None:
-        checkpoint.save(
-            out_dir,
-            index,
-            key,
-            record["paths"],
-            record["skipped"],
-            record["edges"],
-            record["scores"],
-            record["extra"],
-        )
-        blocks.discard(out_dir, index)
-
-    def _run_batch(
-        self, index: int, files: list[str], threshold: float, out_dir: Path, timings: dict
-    ) -> tuple[Batch, list[tuple[str, str]]]:
-        key, cached, done = self._cached_batch(index, files, threshold, out_dir, timings)
-        if done is not None:
-            return done
-        searches = self._searches
-        batch, skipped, record, times, found = self._compute_batch(
-            index, files, threshold, key, cached, out_dir
-        )
-        self._searches = searches + found
-        for k, v in times.items():
-            timings[k] = timings.get(k, 0.0) + v
-        self._save_batch(index, key, record, out_dir)
-        return batch, skipped
+    # -- the run ----------------------------------------------------------
+    def _load_plan(self, out: Path, key: dict):
+        """The file list of the interrupted run (see :func:`checkpoint.save_plan`)
+        when a resumed run finds that its moves already took files away; None
+        otherwise (then the input is listed again, new files included)."""
+        if not self._moved:
+            return None
+        return checkpoint.load_plan(out.resolve(), key)
 
     def process(self) -> ClusterResult:
         threshold, rule = self._check()
