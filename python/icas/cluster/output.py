@@ -117,6 +117,15 @@ def clear(out_dir: Path) -> None:
             shutil.rmtree(p)
 
 
+def discard(out_dir: Path) -> None:
+    """Remove an output folder a run made but could not start (no threshold
+    was chosen): what icas wrote, its marker, and the folder if then empty."""
+    clear(out_dir)
+    (out_dir / MARKER).unlink(missing_ok=True)
+    if not any(out_dir.iterdir()):
+        out_dir.rmdir()
+
+
 def unique_name(folder_names: set[str], name: str) -> str:
     """name, or name with _1, _2... before the suffix if it is taken."""
     if name not in folder_names:

@@ -4,203 +4,28 @@ merge through representatives, safe output."""
 from __future__ import annotations
 
 import logging
-import numbers
-import os
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import numpy as np
-
-from icas import _device, _validate
+from icas import _device
 from icas.cluster import batches as _batches
-from icas.cluster import blocks, checkpoint, guards, output, search
-from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, mean_similarities, weakest_links
-from icas.cluster.methods import (
-    Extracted,
-    check_method,
-    default_threshold,
-    extract,
-    pairs,
-    similarity_matrix,
-    split_method,
-    threshold_range,
-)
-from icas.cluster.report import write_report
-from icas.cluster.threshold import sample_indices, sample_similarities
-from icas.cluster.transfer import Journal, Transferer, inside
-from icas.io import _check_resize
-from icas.similarity._ssim import WIN_SIZE as SSIM_WINDOW
+from icas.cluster import blocks, checkpoint, output, params, plan, search
+from icas.cluster.compute import BatchSteps
+from icas.cluster.folder import FolderSteps
+from icas.cluster.layout import FinishSteps
+from icas.cluster.merge import MergeSteps
+from icas.cluster.methods import pairs
+from icas.cluster.params import OPTIONS
+from icas.cluster.result import ClusterResult
+from icas.cluster.threshold import THRESHOLD_CHOICES
+from icas.cluster.threshold import choose as choose_threshold
 
 log = logging.getLogger("icas")
 
-OPTIONS = ("full", "dontmerge", "merge")
-THRESHOLD_CHOICES = ("auto", "pick")
+__all__ = ["OPTIONS", "THRESHOLD_CHOICES", "ClusterResult", "Clusteror"]
 
 
-@dataclass
-class ClusterResult:
-    """What a run produced.
-
-    ``labels`` maps every clustered file to its cluster (0, 1, ...; -1 for an
-    outlier); ``skipped`` lists (file, reason) for files that could not be used.
-    ``weakest_link`` and ``mean_similarity`` map clusters (keys as in
-    :attr:`clusters`) to their diagnostics
-    (see :mod:`icas.cluster.links`); ``threshold_rule`` says where the
-    threshold came from (given, default, auto, pick).
-    """
-
-    out_dir: Path
-    method: str
-    threshold: float
-    labels: dict[str, int]
-    batches: dict[str, int]
-    representatives: set[str]
-    weakest_link: dict[int, float]
-    skipped: list[tuple[str, str]]
-    destinations: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    mean_similarity: dict[int, float] = field(default_factory=dict)
-    linkage: str = "single"
-    max_cluster_size: int | None = None
-    candidate_threshold: float | None = None
-    threshold_rule: str = "given"
-    option: str = "full"
-    candidates: dict = field(default_factory=dict)
-
-    @property
-    def clusters(self) -> dict:
-        """{cluster: [paths]}; with option 'dontmerge' the keys are (batch,
-        cluster within the batch), as are those of the diagnostics."""
-        per_batch = self.option == "dontmerge"
-        out: dict = {}
-        for path, lab in self.labels.items():
-            if lab >= 0:
-                out.setdefault((self.batches[path], lab) if per_batch else lab, []).append(path)
-        return dict(sorted(out.items()))
-
-    @property
-    def outliers(self) -> list[str]:
-        return [p for p, lab in self.labels.items() if lab < 0]
-
-    @property
-    def cluster_sizes(self) -> dict[int, int]:
-        return {k: len(v) for k, v in self.clusters.items()}
-
-
-@dataclass
-class _Batch:
-    index: int
-    paths: list[str]  # images that were read, in batch order
-    labels: np.ndarray  # (n,) cluster within the batch, -1 outlier
-    edges: np.ndarray  # compared pairs inside the batch's clusters
-    scores: np.ndarray
-    features: object | None  # of the merge nodes only (representatives + outliers)
-    nodes: np.ndarray  # indices into paths of the merge nodes
-    means: dict = field(default_factory=dict)  # batch cluster -> mean similarity
-
-
-def _internal(edges: np.ndarray, scores: np.ndarray, labels: np.ndarray):
-    """The pairs whose two items are in one cluster."""
-    if not len(edges):
-        return edges, scores
-    keep = (labels[edges[:, 0]] == labels[edges[:, 1]]) & (labels[edges[:, 0]] >= 0)
-    return edges[keep], scores[keep]
-
-
-def _merge_nodes(labels: np.ndarray) -> np.ndarray:
-    """Representatives (first member of each cluster) and outliers, in order."""
-    first: set[int] = set()
-    nodes = []
-    for i, lab in enumerate(labels):
-        if lab < 0:
-            nodes.append(i)
-        elif lab not in first:
-            first.add(int(lab))
-            nodes.append(i)
-    return np.array(nodes, dtype=np.int64)
-
-
-def _relative(paths, src: Path) -> list[str]:
-    return [Path(p).relative_to(src).as_posix() for p in paths]
-
-
-def _bad_plan(out: Path, why: str) -> output.OutputError:
-    return output.OutputError(
-        f"{checkpoint.plan_path(out)}: {why}; refusing to resume from it "
-        "(delete it to list the input folder afresh)"
-    )
-
-
-def _absolute(items, src: Path, out: Path) -> list[str] | None:
-    """Plan items back to paths under src (None without a plan). A plan is a
-    file anyone could have edited: one naming anything but a plain relative
-    path inside src (which a move would then take) is refused."""
-    if items is None:
-        return None
-    if not isinstance(items, list) or not items:
-        raise _bad_plan(out, "not a list of files")
-    paths = []
-    for rel in items:
-        pure = PurePosixPath(rel) if isinstance(rel, str) else None
-        path = src / rel if pure is not None else None
-        if (
-            pure is None
-            or rel in ("", ".")
-            or pure.is_absolute()
-            or ".." in pure.parts
-            or not inside(path, src)
-        ):  # (the last: drives, backslashes on Windows)
-            raise _bad_plan(out, f"names {rel!r}, which is not a file inside {src}")
-        paths.append(str(path))
-    return paths
-
-
-# Merge-mode plans are flat lists of "batch/cluster/relative path" rows
-# (cluster -1: outliers), so the same validation applies to every path.
-def _flatten(parsed, src: Path) -> list[str]:
-    return [
-        f"{b}/{k}/{Path(p).relative_to(src).as_posix()}"
-        for b, (clusters, outliers) in enumerate(parsed)
-        for k, members in [*enumerate(clusters), (-1, outliers)]
-        for p in members
-    ]
-
-
-def _unflatten(flat, src: Path, out: Path):
-    """The batches of a merge plan (None without a plan)."""
-    if flat is None or flat == []:
-        return None
-    if not isinstance(flat, list):
-        raise _bad_plan(out, "not a list of batch/cluster/file rows")
-    try:
-        rows = [(int(b), int(k), rel) for b, k, rel in (r.split("/", 2) for r in flat)]
-    except (ValueError, TypeError, AttributeError):
-        raise _bad_plan(out, "not a list of batch/cluster/file rows") from None
-    paths = _absolute([rel for _, _, rel in rows], src, out)
-    batches: dict[int, tuple[dict[int, list[Path]], list[Path]]] = {}
-    for (b, k, _), p in zip(rows, paths, strict=True):
-        clusters, outliers = batches.setdefault(b, ({}, []))
-        (outliers if k < 0 else clusters.setdefault(k, [])).append(Path(p))
-    return [([c[k] for k in sorted(c)], o) for _, (c, o) in sorted(batches.items())]
-
-
-def _moved_away(out_dir: Path) -> dict[str, str]:
-    """{source: where it is now} for files an interrupted ``move`` into
-    out_dir already took from the input (sources by absolute path)."""
-    entries, _ = Journal(out_dir).read()
-    return {
-        os.path.abspath(e.src): e.dst
-        for e in entries.values()
-        if e.mode == "move"
-        and inside(e.dst, out_dir)
-        and os.path.lexists(e.dst)
-        and not os.path.lexists(e.src)
-    }
-
-
-class Clusteror:
+class Clusteror(BatchSteps, MergeSteps, FolderSteps, FinishSteps):
     """Sort a folder of images into folders of similar images.
 
     Parameters mirror the original tool: ``images_folder_path``, ``method``
@@ -295,105 +120,26 @@ class Clusteror:
     def _check(self):
         """Validate the parameters; returns the threshold (a number, or
         'auto'/'pick') and the rule it came from."""
-        check_method(self.method)
-        first, second = split_method(self.method)
-        if second is not None:
-            from icas.cluster.verified import check_candidate_threshold
-
-            self._candidate = check_candidate_threshold(
-                first, self.candidate_threshold, self.method_params
-            )
-        elif self.candidate_threshold is not None:
-            raise ValueError(
-                "candidate_threshold applies to verified methods only "
-                "(two methods joined by '+', e.g. imagehash+orb)"
-            )
-        else:
-            self._candidate = None
-        if self.option not in OPTIONS:
-            raise ValueError(f"option must be one of {', '.join(OPTIONS)}, got {self.option!r}")
-        bs = self.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {bs!r}")
-        if self.size is not None and self.scale is not None:
-            raise ValueError("give size or scale, not both")
-        _validate.threads(self.num_of_threads)
-        if self.method == "ssim" and self.size is not None:
-            # Checked before the output folder is made, not after reading.
-            (w, h), _ = _check_resize(self.size, None)
-            if min(w, h) < SSIM_WINDOW:
-                win = f"{SSIM_WINDOW}x{SSIM_WINDOW}"
-                raise ValueError(
-                    f"size {w}x{h} is smaller than the {win} SSIM window: "
-                    f"pass a size of at least {win}"
-                )
-        guards.check_linkage(self.linkage)
-        search.check(self.candidates, self.method)
-        if self.dask_scheduler is not None or self.dask_workers is not None:
-            from icas.cluster import distributed
-
-            distributed.check(self.dask_scheduler, self.dask_workers)
+        threshold, rule, self._candidate, self._max_size = params.check(self)
         self._searches = []
-        self._max_size = guards.check_max_size(self.max_cluster_size)
-        if self.threshold_plot is not None:
-            from icas.cluster.picker import _matplotlib
+        return threshold, rule
 
-            _matplotlib()
-            if not Path(self.threshold_plot).parent.is_dir():
-                raise FileNotFoundError(
-                    f"{self.threshold_plot}: the folder for the threshold plot does not exist"
-                )
-        if self.threshold is None:
-            return default_threshold(self.method), "default"
-        if isinstance(self.threshold, str) and self.threshold in THRESHOLD_CHOICES:
-            if self.threshold == "pick":
-                from icas.cluster.picker import check_screen
-
-                check_screen()  # fail before any work, never open a window that cannot show
-            return self.threshold, self.threshold
-        if isinstance(self.threshold, str):
-            raise ValueError(
-                f"threshold must be a number, 'auto' or 'pick', got {self.threshold!r}"
-            )
-        lo, hi = threshold_range(self.method)
-        return _validate.threshold(self.threshold, low=lo, high=hi), "given"
-
-    # -- features and pairs -------------------------------------------------
-    def _features(self, paths: list[str], timings: dict):
-        t = time.perf_counter()
-        extra = {"candidate_threshold": self._candidate} if self._candidate is not None else {}
-        # Files an interrupted move already put into the output are read
-        # there, and reported under their original path.
-        moved = getattr(self, "_moved", None)
-        where = [moved.get(os.path.abspath(p), p) for p in paths] if moved else paths
-        res = extract(
-            where,
+    def _choose_threshold(self, threshold, rule: str, files: list[str], timings: dict) -> float:
+        """Resolve 'auto'/'pick' and write the threshold plot, from one sample."""
+        if rule not in THRESHOLD_CHOICES and self.threshold_plot is None:
+            return threshold
+        return choose_threshold(
+            threshold,
+            rule,
+            files,
+            lambda sample: self._features(sample, timings),
             self.method,
-            size=self.size,
-            scale=self.scale,
+            timings,
             n_threads=self.num_of_threads,
-            progress=self.progress,
-            **extra,
-            **self.method_params,
+            plot=self.threshold_plot,
         )
-        if where is not paths:
-            back = dict(zip(where, paths, strict=True))
-            res = Extracted(
-                res.features,
-                [back[p] for p in res.paths],
-                [(back[p], why) for p, why in res.skipped],
-            )
-        timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
-        return res
 
-    def _load_plan(self, out: Path, key: dict):
-        """The file list of the interrupted run (see :func:`checkpoint.save_plan`)
-        when a resumed run finds that its moves already took files away; None
-        otherwise (then the input is listed again, new files included)."""
-        if not self._moved:
-            return None
-        return checkpoint.load_plan(out.resolve(), key)
-
+    # -- pairs --------------------------------------------------------------
     def _pairs(self, fs, threshold: float, groups=None):
         """(edges, scores, evidence); evidence (both scores of every candidate
         pair) only for a verified method."""
@@ -415,114 +161,6 @@ class Clusteror:
         )
         e, s = ev.confirmed(threshold)
         return e, s, ev
-
-    def _matrix(self, fs):
-        return lambda idx: similarity_matrix(
-            fs.take(idx), n_threads=self.num_of_threads, device=self.device
-        )
-
-    def _node_features(self, paths: list[str], nodes: np.ndarray, timings: dict):
-        """Features of the merge nodes read again (after a resume, or from batch
-        folders); nodes that can no longer be read are dropped and reported."""
-        if not len(nodes):
-            return None, nodes, []
-        res = self._features([paths[i] for i in nodes], timings)
-        ok = set(res.paths)
-        keep = np.array([paths[i] in ok for i in nodes], dtype=bool)
-        return res.features, nodes[keep], list(res.skipped)
-
-    def _key(self, threshold: float, paths: list[str]) -> dict:
-        key = {
-            "method": self.method,
-            "threshold": threshold,
-            "size": self.size,
-            "scale": self.scale,
-            "params": self.method_params,
-            "files": paths,
-        }
-        if self._candidate is not None:
-            key["candidate_threshold"] = self._candidate
-        key.update(search.key_entry(self.method, self.candidates))
-        return key
-
-    def _guard(self) -> dict:
-        return {"linkage": self.linkage, "max_cluster_size": self._max_size}
-
-    def _choose_threshold(self, threshold, rule: str, files: list[str], timings: dict) -> float:
-        """Resolve 'auto'/'pick' and write the threshold plot, from one sample."""
-        if rule not in THRESHOLD_CHOICES and self.threshold_plot is None:
-            return threshold
-        t = time.perf_counter()
-        sample = [files[i] for i in sample_indices(len(files))]
-        res = self._features(sample, timings)
-        # The sample stands for the readable share of all files.
-        readable = round(len(files) * len(res.paths) / max(1, len(sample)))
-        stats = sample_similarities(
-            res.features, self.method, readable, n_threads=self.num_of_threads
-        )
-        timings["threshold"] = time.perf_counter() - t
-        if rule == "auto":
-            threshold = stats.auto()
-            log.info(
-                "auto threshold for %s on %d sampled images: %.4f",
-                self.method,
-                len(res.paths),
-                threshold,
-            )
-        elif rule == "pick":
-            from icas.cluster.picker import pick_threshold
-
-            threshold = pick_threshold(stats)
-            print(
-                f"picked threshold {threshold:.4f} (pass --threshold {threshold:.4f} to repeat)",
-                file=sys.stderr,
-            )
-        if self.threshold_plot is not None:
-            from icas.cluster.picker import save_plot
-
-            save_plot(stats, self.threshold_plot, threshold=threshold)
-        return threshold
-
-    # -- stages -----------------------------------------------------------
-    def _cluster_batch(self, fs, edges, scores, threshold):
-        """Guarded labels and mean similarities of one batch's clusters."""
-        matrix = self._matrix(fs)
-        labels = guards.guarded_labels(
-            len(fs),
-            edges,
-            scores,
-            threshold,
-            linkage=self.linkage,
-            max_size=self._max_size,
-            matrix=matrix,
-        )
-        return labels, mean_similarities(labels, matrix)
-
-    def _cached_batch(
-        self, index: int, files: list[str], threshold: float, out_dir: Path, timings: dict
-    ):
-        """(key, checkpoint record or None, the finished batch or None): a
-        batch whose similarities and clusters are in a checkpoint is not
-        computed again; one whose guard changed reuses its similarities."""
-        key = self._key(threshold, files)
-        cached = checkpoint.load_record(out_dir, index, key) if self.resume else None
-        if cached is None or cached.get("guard") != self._guard() or "labels" not in cached:
-            return key, cached, None
-        log.info("batch %d: similarities and clusters from checkpoint", index)
-        paths, skipped = cached["paths"], cached["skipped"]
-        labels = np.asarray(cached["labels"], dtype=np.int64)
-        edges, scores = _internal(cached["edges"], cached["scores"], labels)
-        means = {int(k): float(v) for k, v in cached.get("means", {}).items()}
-        nodes = _merge_nodes(labels)
-        feats = None
-        if self.option == "full":
-            feats, nodes, sk = self._node_features(paths, nodes, timings)
-            skipped = skipped + sk
-        return (
-            key,
-            cached,
-            (_Batch(index, paths, labels, edges, scores, feats, nodes, means), skipped),
-        )
 
     def _batch_pairs(self, fs, threshold: float, stamp_of, partial: Path | None):
         """(edges, scores, evidence) of a batch; a long pair stage goes by
@@ -559,89 +197,14 @@ class Clusteror:
         )
         return e, s, None
 
-    def _compute_batch(
-        self,
-        index: int,
-        files: list[str],
-        threshold: float,
-        key: dict,
-        cached: dict | None,
-        out_dir: Path,
-    ):
-        """Features, pairs and clusters of one batch (in this process or on a
-        Dask worker: the output folder is used only for the partial
-        checkpoint, when it is visible here). Returns the batch, its skipped
-        files, the checkpoint record, timings and the searches made."""
-        timings: dict[str, float] = {}
-        self._searches = []
-        fres = self._features(files, timings)
-        paths = list(fres.paths)
-        t = time.perf_counter()
-        if cached is not None and cached["paths"] == paths:
-            # Only the guard changed: the similarities are reused.
-            log.info("batch %d: similarities from checkpoint", index)
-            edges, scores = cached["edges"], cached["scores"]
-            evidence = cached.get("evidence")
-        else:
-            visible = (Path(out_dir) / output.MARKER).exists()
-            edges, scores, ev = self._batch_pairs(
-                fres.features,
-                threshold,
-                lambda tile: blocks.digest(key, paths, tile),
-                blocks.partial_path(out_dir, index) if visible else None,
-            )
-            evidence = ev.to_json() if ev is not None else None
-        timings["pairs"] = time.perf_counter() - t
-        t = time.perf_counter()
-        labels, means = self._cluster_batch(fres.features, edges, scores, threshold)
-        timings["clusters"] = time.perf_counter() - t
-        record = {
-            "paths": paths,
-            "skipped": list(fres.skipped),
-            "edges": edges,
-            "scores": scores,
-            "extra": {
-                "guard": self._guard(),
-                "labels": labels.tolist(),
-                "means": {str(k): v for k, v in means.items()},
-            },
-        }
-        if evidence is not None:
-            record["extra"]["evidence"] = evidence
-        nodes = _merge_nodes(labels)
-        feats = fres.features.take(nodes) if self.option == "full" else None
-        edges, scores = _internal(edges, scores, labels)
-        batch = _Batch(index, paths, labels, edges, scores, feats, nodes, means)
-        return batch, list(fres.skipped), record, timings, self._searches
-
-    def _save_batch(self, index: int, key: dict, record: dict, out_dir: Path) -> None:
-        checkpoint.save(
-            out_dir,
-            index,
-            key,
-            record["paths"],
-            record["skipped"],
-            record["edges"],
-            record["scores"],
-            record["extra"],
-        )
-        blocks.discard(out_dir, index)
-
-    def _run_batch(
-        self, index: int, files: list[str], threshold: float, out_dir: Path, timings: dict
-    ) -> tuple[_Batch, list[tuple[str, str]]]:
-        key, cached, done = self._cached_batch(index, files, threshold, out_dir, timings)
-        if done is not None:
-            return done
-        searches = self._searches
-        batch, skipped, record, times, found = self._compute_batch(
-            index, files, threshold, key, cached, out_dir
-        )
-        self._searches = searches + found
-        for k, v in times.items():
-            timings[k] = timings.get(k, 0.0) + v
-        self._save_batch(index, key, record, out_dir)
-        return batch, skipped
+    # -- the run ----------------------------------------------------------
+    def _load_plan(self, out: Path, key: dict):
+        """The file list of the interrupted run (see :func:`checkpoint.save_plan`)
+        when a resumed run finds that its moves already took files away; None
+        otherwise (then the input is listed again, new files included)."""
+        if not self._moved:
+            return None
+        return checkpoint.load_plan(out.resolve(), key)
 
     def process(self) -> ClusterResult:
         threshold, rule = self._check()
@@ -653,11 +216,11 @@ class Clusteror:
         if self.option == "merge":
             return self._merge_folder(src, threshold, rule, timings, t0)
         out = Path(self.out) if self.out else output.default_out(src)
-        self._moved = _moved_away(out.resolve()) if self.resume else {}
+        self._moved = plan.moved_away(out.resolve()) if self.resume else {}
         # (a resumed move continues the interrupted run's list, whatever the
         # listing options are now)
         plan_key = {"input": str(src.resolve()), "option": self.option}
-        ordered = _absolute(self._load_plan(out, plan_key), src, out)
+        ordered = plan.absolute(self._load_plan(out, plan_key), src, out)
         if ordered is None:
             files = _batches.list_files(src, recursive=self.recursive)
             if not files:
@@ -666,15 +229,12 @@ class Clusteror:
         out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
         if ordered is None:
             ordered = [str(p) for p in _batches.order_files(files, self.order)]
-            checkpoint.save_plan(out_dir, plan_key, _relative(ordered, src))
+            checkpoint.save_plan(out_dir, plan_key, plan.relative(ordered, src))
         try:
             threshold = self._choose_threshold(threshold, rule, ordered, timings)
         except BaseException:
             if fresh:  # leave no half-made output behind when no threshold was chosen
-                output.clear(out_dir)
-                (out_dir / output.MARKER).unlink(missing_ok=True)
-                if not any(out_dir.iterdir()):
-                    out_dir.rmdir()
+                output.discard(out_dir)
             raise
         chunks = _batches.split(ordered, self.batch_size)
         if self.dask_scheduler is not None or self.dask_workers is not None:
@@ -715,398 +275,3 @@ class Clusteror:
             timings,
             t0,
         )
-
-    def _batch_layout(self, results: list[_Batch]):
-        labels, batch_of, reps, weak, means = {}, {}, set(), {}, {}
-        for b in results:
-            for i, p in enumerate(b.paths):
-                labels[p] = int(b.labels[i])
-                batch_of[p] = b.index
-            reps.update(b.paths[i] for i in b.nodes if b.labels[i] >= 0)
-            for lab, w in weakest_links(b.edges, b.scores, b.labels).items():
-                weak[(b.index, lab)] = w
-            for lab, m in b.means.items():
-                means[(b.index, lab)] = m
-        return labels, batch_of, reps, weak, means
-
-    def _node_pairs(self, results: list[_Batch], threshold: float, offsets: np.ndarray):
-        """Features, item ids, batch of each node, and the compared pairs (in
-        node order) of the merge nodes: representatives and outliers of every
-        batch. Nodes of one batch are never compared: that batch's clustering
-        already kept them apart."""
-        with_nodes = [k for k, b in enumerate(results) if b.features is not None and len(b.nodes)]
-        if len(with_nodes) < 2:
-            return (
-                None,
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                np.empty((0, 2), np.int64),
-                np.empty(0, np.float32),
-            )
-        fs = type(results[with_nodes[0]].features).concat([results[k].features for k in with_nodes])
-        node_ids = np.concatenate([results[k].nodes + offsets[k] for k in with_nodes])
-        groups = np.concatenate([np.full(len(results[k].nodes), k) for k in with_nodes])
-        e, s, _ = self._pairs(fs, threshold, groups=groups)
-        return fs, node_ids, groups, e, s
-
-    def _node_matrix(self, fs, groups: np.ndarray):
-        """Similarities of merge nodes for a stricter linkage: two nodes of one
-        batch count as the least similar possible (a cannot-link), so the
-        merge never joins what a batch kept apart."""
-        low = threshold_range(self.method)[0]
-
-        def matrix(idx):
-            m = similarity_matrix(fs.take(idx), n_threads=self.num_of_threads, device=self.device)
-            g = groups[idx]
-            m[g[:, None] == g[None, :]] = low
-            np.fill_diagonal(m, threshold_range(self.method)[1])
-            return m
-
-        return matrix
-
-    def _merge(self, results: list[_Batch], threshold: float):
-        """Chain batch clusters through their representatives; outliers of
-        every batch may join clusters (or other outliers) of other batches.
-
-        With a stricter linkage the representatives and outliers are clustered
-        with it (each representative standing for its batch cluster), so the
-        merge cannot chain what the batches kept apart; a size cap then splits
-        oversized final clusters on their compared pairs.
-
-        Returns labels, batches, representatives, weakest links and, per
-        final cluster, its batch cluster's mean similarity or its member
-        paths (to be measured)."""
-        offsets = np.cumsum([0] + [len(b.paths) for b in results])
-        n = int(offsets[-1])
-        fs, node_ids, groups, e, s = self._node_pairs(results, threshold, offsets)
-        if fs is not None and self.linkage != "single":
-            nl = guards.guarded_labels(
-                len(fs), e, s, threshold, linkage=self.linkage, matrix=self._node_matrix(fs, groups)
-            )
-            e, s = _internal(e, s, nl)
-        edges = np.concatenate(
-            [*(b.edges + offsets[k] for k, b in enumerate(results)), node_ids[e].reshape(-1, 2)]
-        )
-        scores = np.concatenate([*(b.scores for b in results), s]).astype(np.float32)
-        glabels = guards.guarded_labels(n, edges, scores, threshold, max_size=self._max_size)
-        paths = [p for b in results for p in b.paths]
-        weak = weakest_links(edges, scores, glabels)
-        return (
-            *self._layout(results, paths, glabels),
-            weak,
-            self._means_todo(results, glabels, paths),
-        )
-
-    def _merge_units(self, results: list[_Batch], threshold: float):
-        """Merge for batches read from folders (no compared pairs inside them):
-        each batch cluster is one unit, standing as its representative with
-        the cluster's size as weight; the guards act on the merge of units.
-        Links inside a folder cluster are unknown and not counted in the
-        weakest link."""
-        offsets = np.cumsum([0] + [len(b.paths) for b in results])
-        n = int(offsets[-1])
-        fs, node_ids, groups, e, s = self._node_pairs(results, threshold, offsets)
-        # part of every item: its batch cluster's node, or its own
-        unit = np.arange(n, dtype=np.int64)
-        for k, b in enumerate(results):
-            first: dict[int, int] = {}
-            for i, lab in enumerate(b.labels.tolist()):
-                if lab >= 0:
-                    unit[offsets[k] + i] = first.setdefault(lab, offsets[k] + i)
-        parts = unit.copy()
-        edges = np.empty((0, 2), np.int64)
-        scores = np.empty(0, np.float32)
-        if fs is not None:
-            weights = np.bincount(unit, minlength=n)[node_ids]
-            nl = guards.guarded_labels(
-                len(fs),
-                e,
-                s,
-                threshold,
-                linkage=self.linkage,
-                max_size=self._max_size,
-                matrix=self._node_matrix(fs, groups),
-                weights=weights,
-            )
-            e, s = _internal(e, s, nl)
-            joined = nl >= 0
-            node_part = np.where(joined, n + nl, node_ids)
-            remap = np.arange(n, dtype=np.int64)
-            remap[node_ids] = node_part
-            parts = remap[unit]
-            edges, scores = node_ids[e].reshape(-1, 2), s
-        glabels = guards.relabel(parts)
-        paths = [p for b in results for p in b.paths]
-        weak = weakest_links(edges, scores, glabels)
-        todo = {
-            int(g): [paths[i] for i in np.flatnonzero(glabels == g)]
-            for g in np.unique(glabels[glabels >= 0])
-        }
-        return (*self._layout(results, paths, glabels), weak, todo)
-
-    @staticmethod
-    def _layout(results, paths, glabels):
-        """labels, batch of each file, representatives (first member of each cluster)."""
-        batch_of = {p: b.index for b in results for p in b.paths}
-        labels = {p: int(glabels[i]) for i, p in enumerate(paths)}
-        reps, seen = set(), set()
-        for i, p in enumerate(paths):
-            if glabels[i] >= 0 and glabels[i] not in seen:
-                seen.add(glabels[i])
-                reps.add(p)
-        return labels, batch_of, reps
-
-    def _means_todo(self, results, glabels, paths):
-        """Final clusters equal to one batch cluster take its mean similarity;
-        the others ({label: member paths}) are measured again."""
-        blabel = np.concatenate([b.labels for b in results]) if results else np.empty(0, np.int64)
-        bindex = (
-            np.concatenate([np.full(len(b.paths), k) for k, b in enumerate(results)])
-            if results
-            else np.empty(0, np.int64)
-        )
-        out: dict[int, object] = {}
-        for g in np.unique(glabels[glabels >= 0]):
-            members = np.flatnonzero(glabels == g)
-            k, lab = bindex[members[0]], blabel[members[0]]
-            same = (
-                lab >= 0
-                and np.all(bindex[members] == k)
-                and np.all(blabel[members] == lab)
-                and int(np.sum(results[k].labels == lab)) == len(members)
-                and int(lab) in results[k].means
-            )
-            out[int(g)] = results[k].means[int(lab)] if same else [paths[i] for i in members]
-        return out
-
-    def _final_means(self, todo: dict, timings: dict) -> dict[int, float]:
-        """Mean similarity of every final cluster; clusters that span batches
-        are measured on up to MEAN_SAMPLE of their members, read again."""
-        means = {g: v for g, v in todo.items() if not isinstance(v, list)}
-        measure = {
-            g: [v[i] for i in sample_indices(len(v), MEAN_SAMPLE)]
-            for g, v in todo.items()
-            if isinstance(v, list)
-        }
-        if not measure:
-            return means
-        t = time.perf_counter()
-        res = self._features([p for v in measure.values() for p in v], timings)
-        where = {p: i for i, p in enumerate(res.paths)}
-        for g, members in measure.items():
-            idx = [where[p] for p in members if p in where]
-            if len(idx) >= 2:
-                means[g] = mean_offdiagonal(
-                    similarity_matrix(
-                        res.features.take(idx), n_threads=self.num_of_threads, device=self.device
-                    )
-                )
-        timings["clusters"] = timings.get("clusters", 0.0) + time.perf_counter() - t
-        return means
-
-    def _merge_folder(self, src: Path, threshold, rule: str, timings: dict, t0: float):
-        """option='merge': merge an existing folder of batch folders."""
-        out = Path(self.out) if self.out else src.with_name(src.resolve().name + "_merged")
-        self._moved = _moved_away(out.resolve()) if self.resume else {}
-        plan_key = {"input": str(src.resolve()), "option": self.option}
-        planned = _unflatten(self._load_plan(out, plan_key), src, out)
-        parsed = planned if planned is not None else _batches.read_batch_folders(src)
-        fresh = not (out.exists() and any(out.iterdir()))
-        out_dir = output.prepare(src, out, overwrite=self.overwrite, resume=self.resume)
-        if planned is None:
-            checkpoint.save_plan(out_dir, plan_key, _flatten(parsed, src))
-        files = [str(p) for clusters, outl in parsed for p in [*sum(clusters, []), *outl]]
-        try:
-            threshold = self._choose_threshold(threshold, rule, files, timings)
-        except BaseException:
-            if fresh:
-                output.clear(out_dir)
-                (out_dir / output.MARKER).unlink(missing_ok=True)
-                if not any(out_dir.iterdir()):
-                    out_dir.rmdir()
-            raise
-        results, skipped = [], []
-        for index, (clusters, outliers) in enumerate(parsed):
-            paths = [str(p) for c in clusters for p in c] + [str(p) for p in outliers]
-            labels = np.array(
-                [k for k, c in enumerate(clusters) for _ in c] + [-1] * len(outliers),
-                dtype=np.int64,
-            )
-            feats, nodes, sk = self._node_features(paths, _merge_nodes(labels), timings)
-            skipped.extend(sk)
-            results.append(
-                _Batch(
-                    index,
-                    paths,
-                    labels,
-                    np.empty((0, 2), np.int64),
-                    np.empty(0, np.float32),
-                    feats,
-                    nodes,
-                )
-            )
-        t = time.perf_counter()
-        labels, batch_of, reps, weak, todo = self._merge_units(results, threshold)
-        timings["merge"] = time.perf_counter() - t
-        means = self._final_means(todo, timings)
-        dest = self._result_destinations(labels)
-        return self._finish(
-            out_dir,
-            threshold,
-            rule,
-            labels,
-            batch_of,
-            reps,
-            weak,
-            means,
-            skipped,
-            dest,
-            timings,
-            t0,
-        )
-
-    # -- output -----------------------------------------------------------
-    def _batch_destinations(self, results, labels, batch_of) -> dict[str, str]:
-        taken: dict[str, set[str]] = {}
-        dest = {}
-        for p, lab in labels.items():
-            folder = f"batch_{batch_of[p]}/" + (f"cluster_{lab}" if lab >= 0 else "outliers")
-            dest[p] = (
-                folder + "/" + output.unique_name(taken.setdefault(folder, set()), Path(p).name)
-            )
-        return dest
-
-    def _result_destinations(self, labels) -> dict[str, str]:
-        taken: dict[str, set[str]] = {}
-        dest = {}
-        for p, lab in labels.items():
-            folder = "results/" + (f"cluster_{lab}" if lab >= 0 else "outliers")
-            dest[p] = (
-                folder + "/" + output.unique_name(taken.setdefault(folder, set()), Path(p).name)
-            )
-        return dest
-
-    def _finish(
-        self,
-        out_dir,
-        threshold,
-        rule,
-        labels,
-        batch_of,
-        reps,
-        weak,
-        means,
-        skipped,
-        dest,
-        timings,
-        t0,
-        extra: dict | None = None,
-    ) -> ClusterResult:
-        """Transfer the files, write the manifest, the report and summary.json
-        (plus the entries of ``extra``). ``threshold`` is None for methods
-        without one (the deep-learning path)."""
-        t = time.perf_counter()
-        rows = []
-        with Journal(out_dir) as journal:
-            mover = Transferer(self.transfer, journal, root=out_dir)
-            items = [(Path(p), out_dir / rel) for p, rel in dest.items()]
-            bar = None
-            if self.progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=len(items), desc="writing", unit="file", leave=False)
-            failed = []
-            for k in range(0, len(items), Transferer.CHUNK):
-                chunk = items[k : k + Transferer.CHUNK]
-                failed += mover.transfer_many(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-            if bar is not None:
-                bar.close()
-        for src, reason in failed:
-            skipped.append((str(src), reason))
-            labels.pop(str(src), None)
-
-        def key(p, lab):
-            return (batch_of[p], lab) if self.option == "dontmerge" else lab
-
-        sizes: dict = {}
-        for p, lab in labels.items():
-            if lab >= 0:
-                sizes[key(p, lab)] = sizes.get(key(p, lab), 0) + 1
-        for p, lab in labels.items():
-            k = key(p, lab)
-            w = weak.get(k) if lab >= 0 else None
-            m = means.get(k) if lab >= 0 else None
-            rows.append(
-                {
-                    "path": p,
-                    "destination": dest[p],
-                    "cluster": lab if lab >= 0 else "outliers",
-                    "batch": batch_of[p],
-                    "representative": int(p in reps),
-                    "cluster_size": sizes.get(k, "") if lab >= 0 else "",
-                    "weakest_link": "" if w is None else f"{w:.6f}",
-                    "mean_similarity": "" if m is None else f"{m:.6f}",
-                }
-            )
-        for p, reason in skipped:
-            rows.append({"path": p, "cluster": "skipped", "skipped_reason": reason})
-        output.write_manifest(out_dir / output.MANIFEST, rows)
-        timings["write"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        found = (
-            search.describe(
-                self.method,
-                self.candidates,
-                threshold,
-                self._searches,
-                num_perm=self.method_params.get("num_perm"),
-                candidate_threshold=self._candidate,
-            )
-            if threshold is not None
-            else {}
-        )
-        result = ClusterResult(
-            out_dir,
-            self.method,
-            threshold,
-            labels,
-            batch_of,
-            reps,
-            dict(sorted(weak.items())),
-            skipped,
-            {p: dest[p] for p in labels},
-            timings,
-            dict(sorted(means.items())),
-            self.linkage,
-            self._max_size,
-            self._candidate,
-            rule,
-            self.option,
-            found,
-        )
-        if self.report:
-            t = time.perf_counter()
-            write_report(result, n_threads=self.num_of_threads)
-            timings["report"] = time.perf_counter() - t
-        output.write_json(
-            out_dir / "summary.json",
-            {
-                "method": self.method,
-                "threshold": threshold,
-                "threshold_rule": rule,
-                "candidate_threshold": self._candidate,
-                "linkage": self.linkage,
-                "max_cluster_size": self._max_size,
-                "option": self.option,
-                **({"candidates": found} if found else {}),
-                "images": len(labels),
-                "clusters": len(result.clusters),
-                "outliers": len(result.outliers),
-                "skipped": len(skipped),
-                "timings": timings,
-                **(extra or {}),
-            },
-        )
-        return result

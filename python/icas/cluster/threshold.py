@@ -16,6 +16,9 @@ are outliers at any threshold and are left out of the split.
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +26,9 @@ import numpy as np
 from icas.cluster.methods import default_threshold, similarity_matrix, threshold_range
 
 SAMPLE_SIZE = 1000
+THRESHOLD_CHOICES = ("auto", "pick")
+
+log = logging.getLogger("icas")
 
 
 def best_matches(fs, *, n_threads=None) -> np.ndarray:
@@ -172,3 +178,63 @@ def sample_similarities(fs, method: str, n_total: int, *, n_threads=None) -> Sam
     return SampleSimilarities.from_matrix(
         similarity_matrix(fs, n_threads=n_threads), method, n_total
     )
+
+
+def choose(
+    threshold,
+    rule: str,
+    files: list[str],
+    read,
+    method: str,
+    timings: dict,
+    *,
+    n_threads=None,
+    plot=None,
+):
+    """Resolve 'auto'/'pick' and write the threshold plot, from one sample.
+
+    Parameters
+    ----------
+    threshold : float or str
+        The checked threshold parameter; kept unless ``rule`` is auto or pick.
+    rule : str
+        Where the threshold came from (given, default, auto, pick).
+    files : list of str
+        All files of the run, in order; the sample is spread over them.
+    read : callable
+        ``read(paths)`` returns the :class:`~icas.cluster.methods.Extracted`
+        features of the readable ones.
+    method : str
+        The similarity method.
+    timings : dict
+        Gets the sample's time under "threshold".
+    n_threads : int, optional
+        Threads of the similarity kernels.
+    plot : path, optional
+        Where to save the threshold plot (PNG).
+    """
+    t = time.perf_counter()
+    sample = [files[i] for i in sample_indices(len(files))]
+    res = read(sample)
+    # The sample stands for the readable share of all files.
+    readable = round(len(files) * len(res.paths) / max(1, len(sample)))
+    stats = sample_similarities(res.features, method, readable, n_threads=n_threads)
+    timings["threshold"] = time.perf_counter() - t
+    if rule == "auto":
+        threshold = stats.auto()
+        log.info(
+            "auto threshold for %s on %d sampled images: %.4f", method, len(res.paths), threshold
+        )
+    elif rule == "pick":
+        from icas.cluster.picker import pick_threshold
+
+        threshold = pick_threshold(stats)
+        print(
+            f"picked threshold {threshold:.4f} (pass --threshold {threshold:.4f} to repeat)",
+            file=sys.stderr,
+        )
+    if plot is not None:
+        from icas.cluster.picker import save_plot
+
+        save_plot(stats, plot, threshold=threshold)
+    return threshold
