@@ -10,6 +10,7 @@ import numpy as np
 
 from icas.cluster import batches as _batches
 from icas.cluster import checkpoint, output, plan
+from icas.cluster.layout import Placement
 from icas.cluster.merge import Batch, merge_nodes
 
 
@@ -61,17 +62,5 @@ class FolderSteps:
         timings["merge"] = time.perf_counter() - t
         means = self._final_means(todo, timings)
         dest = self._result_destinations(labels)
-        return self._finish(
-            out_dir,
-            threshold,
-            rule,
-            labels,
-            batch_of,
-            reps,
-            weak,
-            means,
-            skipped,
-            dest,
-            timings,
-            t0,
-        )
+        placed = Placement(labels, batch_of, reps, weak, means, dest)
+        return self._finish(out_dir, threshold, rule, placed, skipped, timings, t0)

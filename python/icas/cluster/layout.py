@@ -4,12 +4,28 @@ manifest, report and summary.json."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from icas.cluster import output, search
 from icas.cluster.report import write_report
 from icas.cluster.result import ClusterResult
 from icas.cluster.transfer import Journal, Transferer
+
+
+@dataclass
+class Placement:
+    """Where a run put every image: its cluster (``labels``, -1 outliers), its
+    batch, the representatives, per-cluster weakest link and mean similarity
+    (empty without a similarity graph) and the destination relative to the
+    output folder."""
+
+    labels: dict[str, int]
+    batch_of: dict[str, int]
+    reps: set[str]
+    weak: dict
+    means: dict
+    dest: dict[str, str]
 
 
 def _destinations(labels: dict[str, int], prefix) -> dict[str, str]:
@@ -108,24 +124,14 @@ class FinishSteps:
         return result_destinations(labels)
 
     def _finish(
-        self,
-        out_dir,
-        threshold,
-        rule,
-        labels,
-        batch_of,
-        reps,
-        weak,
-        means,
-        skipped,
-        dest,
-        timings,
-        t0,
+        self, out_dir, threshold, rule, placed: Placement, skipped, timings, t0,
         extra: dict | None = None,
-    ) -> ClusterResult:
+    ) -> ClusterResult:  # fmt: skip
         """Transfer the files, write the manifest, the report and summary.json
         (plus the entries of ``extra``). ``threshold`` is None for methods
         without one (the deep-learning path)."""
+        labels, batch_of, reps = placed.labels, placed.batch_of, placed.reps
+        weak, means, dest = placed.weak, placed.means, placed.dest
         t = time.perf_counter()
         failed = transfer_files(dest, out_dir, self.transfer, progress=self.progress)
         for src, reason in failed:

@@ -12,7 +12,7 @@ from icas.cluster import batches as _batches
 from icas.cluster import blocks, checkpoint, output, params, plan, search
 from icas.cluster.compute import BatchSteps
 from icas.cluster.folder import FolderSteps
-from icas.cluster.layout import FinishSteps
+from icas.cluster.layout import FinishSteps, Placement
 from icas.cluster.merge import MergeSteps
 from icas.cluster.methods import pairs
 from icas.cluster.params import OPTIONS
@@ -261,17 +261,5 @@ class Clusteror(BatchSteps, MergeSteps, FolderSteps, FinishSteps):
             timings["merge"] = time.perf_counter() - t
             means = self._final_means(todo, timings)
             dest = self._result_destinations(labels)
-        return self._finish(
-            out_dir,
-            threshold,
-            rule,
-            labels,
-            batch_of,
-            reps,
-            weak,
-            means,
-            skipped,
-            dest,
-            timings,
-            t0,
-        )
+        placed = Placement(labels, batch_of, reps, weak, means, dest)
+        return self._finish(out_dir, threshold, rule, placed, skipped, timings, t0)

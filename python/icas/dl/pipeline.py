@@ -21,6 +21,7 @@ import numpy as np
 
 from icas.cluster import batches as _batches
 from icas.cluster import output
+from icas.cluster.layout import Placement
 from icas.cluster.pipeline import OPTIONS, Clusteror, ClusterResult
 from icas.cluster.transfer import TRANSFERS
 from icas.dl._deps import require_torch
@@ -660,21 +661,8 @@ class DLClusteror(Clusteror):
             "embeddings_from_cache": cached,
             "selection": selection,
         }
-        base = self._finish(
-            out_dir,
-            None,
-            "none",
-            labels,
-            batch_of,
-            reps,
-            {},
-            {},
-            skipped,
-            dest,
-            timings,
-            t0,
-            extra=extra,
-        )
+        placed = Placement(labels, batch_of, reps, {}, {}, dest)
+        base = self._finish(out_dir, None, "none", placed, skipped, timings, t0, extra=extra)
         result = DLClusterResult(
             **vars(base),
             algorithm=self.algorithm,
