@@ -69,4 +69,49 @@ inline const int64_t* groups_ptr(const std::optional<carray<int64_t>>& groups, p
     return groups->data();
 }
 
+/// Checks a row array (n, width), width >= 1 (codes, signatures), and returns
+/// its width; `unit` names one column in the message ("byte per code").
+template <class T>
+int64_t row_width(const carray<T>& rows, const char* name, const char* unit) {
+    require_ndim(rows, 2, name);
+    require(rows.shape(1) >= 1, std::string(name) + " must have at least 1 " + unit +
+                                    ", got shape (" + std::to_string(rows.shape(0)) + ", 0)");
+    return rows.shape(1);
+}
+
+/// The sparse threshold form over a row array of width `width`: checks the
+/// groups, then runs fn(rows, n, width, options) -> Edges without the GIL.
+template <class T, class Fn>
+py::tuple threshold_pairs(const carray<T>& rows, int64_t width, double threshold,
+                          const std::optional<carray<int64_t>>& groups, int n_threads, Fn fn) {
+    const int64_t n = rows.shape(0);
+    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
+    const T* r = rows.data();
+    Edges e;
+    {
+        py::gil_scoped_release release;
+        e = fn(r, n, width, opt);
+    }
+    return to_python(std::move(e));
+}
+
+/// The components form over a row array: checks the groups, allocates the
+/// (n,) int64 labels, then runs fn(rows, n, width, options, labels) without
+/// the GIL.
+template <class T, class Fn>
+carray<int64_t> threshold_components(const carray<T>& rows, int64_t width, double threshold,
+                                     const std::optional<carray<int64_t>>& groups, int n_threads,
+                                     Fn fn) {
+    const int64_t n = rows.shape(0);
+    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
+    auto labels = empty<int64_t>({n});
+    const T* r = rows.data();
+    int64_t* out = labels.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fn(r, n, width, opt, out);
+    }
+    return labels;
+}
+
 }  // namespace icas::bind

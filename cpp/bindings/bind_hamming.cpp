@@ -12,11 +12,7 @@ namespace {
 
 // Checks a codes array and returns its number of bytes per code.
 int64_t code_bytes(const carray<uint8_t>& codes, const char* name) {
-    require_ndim(codes, 2, name);
-    require(codes.shape(1) >= 1, std::string(name) +
-                                     " must have at least 1 byte per code, got shape (" +
-                                     std::to_string(codes.shape(0)) + ", 0)");
-    return codes.shape(1);
+    return row_width(codes, name, "byte per code");
 }
 
 carray<int32_t> matrix(const carray<uint8_t>& codes, int n_threads, const std::string& kernel) {
@@ -59,15 +55,10 @@ py::tuple pairs(const carray<uint8_t>& codes, double threshold,
                 const std::string& kernel) {
     const int64_t nb = code_bytes(codes, "codes");
     const HammingKernel k = hamming_kernel_from_name(kernel);
-    const int64_t n = codes.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    const uint8_t* c = codes.data();
-    Edges e;
-    {
-        py::gil_scoped_release release;
-        e = hamming_pairs(c, n, nb, opt, k);
-    }
-    return to_python(std::move(e));
+    return threshold_pairs(codes, nb, threshold, groups, n_threads,
+                           [k](const uint8_t* c, int64_t n, int64_t w, const PairOptions& opt) {
+                               return hamming_pairs(c, n, w, opt, k);
+                           });
 }
 
 carray<int64_t> components(const carray<uint8_t>& codes, double threshold,
@@ -75,16 +66,9 @@ carray<int64_t> components(const carray<uint8_t>& codes, double threshold,
                            const std::string& kernel) {
     const int64_t nb = code_bytes(codes, "codes");
     const HammingKernel k = hamming_kernel_from_name(kernel);
-    const int64_t n = codes.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    auto labels = empty<int64_t>({n});
-    const uint8_t* c = codes.data();
-    int64_t* out = labels.mutable_data();
-    {
-        py::gil_scoped_release release;
-        hamming_components(c, n, nb, opt, out, k);
-    }
-    return labels;
+    return threshold_components(codes, nb, threshold, groups, n_threads,
+                                [k](const uint8_t* c, int64_t n, int64_t w, const PairOptions& opt,
+                                    int64_t* out) { hamming_components(c, n, w, opt, out, k); });
 }
 
 }  // namespace

@@ -14,13 +14,6 @@ namespace icas::bind {
 
 namespace {
 
-int64_t code_bytes(const carray<uint8_t>& codes) {
-    require_ndim(codes, 2, "codes");
-    require(codes.shape(1) >= 1, "codes must have at least 1 byte per code, got shape (" +
-                                     std::to_string(codes.shape(0)) + ", 0)");
-    return codes.shape(1);
-}
-
 py::dict plan(int64_t n, int64_t bits, int64_t max_distance) {
     const MihPlan p = mih_plan(n, bits, max_distance);
     py::dict d;
@@ -36,71 +29,44 @@ py::dict plan(int64_t n, int64_t bits, int64_t max_distance) {
 py::tuple index_pairs(const carray<uint8_t>& codes, double threshold,
                       const std::optional<carray<int64_t>>& groups, int n_threads,
                       int64_t substrings) {
-    const int64_t nb = code_bytes(codes);
-    const int64_t n = codes.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    const uint8_t* c = codes.data();
-    Edges e;
-    {
-        py::gil_scoped_release release;
-        e = hamming_index_pairs(c, n, nb, opt, substrings);
-    }
-    return to_python(std::move(e));
+    const int64_t nb = row_width(codes, "codes", "byte per code");
+    return threshold_pairs(
+        codes, nb, threshold, groups, n_threads,
+        [substrings](const uint8_t* c, int64_t n, int64_t w, const PairOptions& opt) {
+            return hamming_index_pairs(c, n, w, opt, substrings);
+        });
 }
 
 carray<int64_t> index_components(const carray<uint8_t>& codes, double threshold,
                                  const std::optional<carray<int64_t>>& groups, int n_threads,
                                  int64_t substrings) {
-    const int64_t nb = code_bytes(codes);
-    const int64_t n = codes.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    auto labels = empty<int64_t>({n});
-    const uint8_t* c = codes.data();
-    int64_t* out = labels.mutable_data();
-    {
-        py::gil_scoped_release release;
-        hamming_index_components(c, n, nb, opt, out, substrings);
-    }
-    return labels;
-}
-
-template <class S>
-int64_t slots(const carray<S>& sigs) {
-    require_ndim(sigs, 2, "signatures");
-    require(sigs.shape(1) >= 1, "signatures must have at least 1 slot per signature, got shape (" +
-                                    std::to_string(sigs.shape(0)) + ", 0)");
-    return sigs.shape(1);
+    const int64_t nb = row_width(codes, "codes", "byte per code");
+    return threshold_components(
+        codes, nb, threshold, groups, n_threads,
+        [substrings](const uint8_t* c, int64_t n, int64_t w, const PairOptions& opt, int64_t* out) {
+            hamming_index_components(c, n, w, opt, out, substrings);
+        });
 }
 
 template <class S>
 py::tuple lsh_pairs(const carray<S>& sigs, double threshold, int64_t bands, int64_t rows,
                     const std::optional<carray<int64_t>>& groups, int n_threads) {
-    const int64_t k = slots(sigs);
-    const int64_t n = sigs.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    const S* s = sigs.data();
-    Edges e;
-    {
-        py::gil_scoped_release release;
-        e = minhash_lsh_pairs(s, n, k, bands, rows, opt);
-    }
-    return to_python(std::move(e));
+    const int64_t k = row_width(sigs, "signatures", "slot per signature");
+    return threshold_pairs(sigs, k, threshold, groups, n_threads,
+                           [bands, rows](const S* s, int64_t n, int64_t w, const PairOptions& opt) {
+                               return minhash_lsh_pairs(s, n, w, bands, rows, opt);
+                           });
 }
 
 template <class S>
 carray<int64_t> lsh_components(const carray<S>& sigs, double threshold, int64_t bands, int64_t rows,
                                const std::optional<carray<int64_t>>& groups, int n_threads) {
-    const int64_t k = slots(sigs);
-    const int64_t n = sigs.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    auto labels = empty<int64_t>({n});
-    const S* s = sigs.data();
-    int64_t* out = labels.mutable_data();
-    {
-        py::gil_scoped_release release;
-        minhash_lsh_components(s, n, k, bands, rows, opt, out);
-    }
-    return labels;
+    const int64_t k = row_width(sigs, "signatures", "slot per signature");
+    return threshold_components(
+        sigs, k, threshold, groups, n_threads,
+        [bands, rows](const S* s, int64_t n, int64_t w, const PairOptions& opt, int64_t* out) {
+            minhash_lsh_components(s, n, w, bands, rows, opt, out);
+        });
 }
 
 template <class S>

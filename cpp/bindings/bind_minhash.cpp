@@ -15,11 +15,7 @@ namespace {
 // Checks a signature array and returns its number of slots k.
 template <class S>
 int64_t slots(const carray<S>& sigs, const char* name) {
-    require_ndim(sigs, 2, name);
-    require(sigs.shape(1) >= 1, std::string(name) +
-                                    " must have at least 1 slot per signature, got shape (" +
-                                    std::to_string(sigs.shape(0)) + ", 0)");
-    return sigs.shape(1);
+    return row_width(sigs, name, "slot per signature");
 }
 
 template <class S>
@@ -65,15 +61,10 @@ py::tuple pairs(const carray<S>& sigs, double threshold,
                 const std::string& kernel) {
     const int64_t k = slots(sigs, "signatures");
     const MinhashKernel kern = minhash_kernel_from_name(kernel);
-    const int64_t n = sigs.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    const S* s = sigs.data();
-    Edges e;
-    {
-        py::gil_scoped_release release;
-        e = minhash_pairs(s, n, k, opt, kern);
-    }
-    return to_python(std::move(e));
+    return threshold_pairs(sigs, k, threshold, groups, n_threads,
+                           [kern](const S* s, int64_t n, int64_t w, const PairOptions& opt) {
+                               return minhash_pairs(s, n, w, opt, kern);
+                           });
 }
 
 template <class S>
@@ -82,16 +73,11 @@ carray<int64_t> components(const carray<S>& sigs, double threshold,
                            const std::string& kernel) {
     const int64_t k = slots(sigs, "signatures");
     const MinhashKernel kern = minhash_kernel_from_name(kernel);
-    const int64_t n = sigs.shape(0);
-    const PairOptions opt{threshold, groups_ptr(groups, n), n_threads};
-    auto labels = empty<int64_t>({n});
-    const S* s = sigs.data();
-    int64_t* out = labels.mutable_data();
-    {
-        py::gil_scoped_release release;
-        minhash_components(s, n, k, opt, out, kern);
-    }
-    return labels;
+    return threshold_components(
+        sigs, k, threshold, groups, n_threads,
+        [kern](const S* s, int64_t n, int64_t w, const PairOptions& opt, int64_t* out) {
+            minhash_components(s, n, w, opt, out, kern);
+        });
 }
 
 template <class S>
