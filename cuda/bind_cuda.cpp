@@ -25,18 +25,36 @@ void require_cols(const carray<T>& a, py::ssize_t cols, const char* what) {
             std::string(what) + " must have the same row length");
 }
 
+// A new (rows, cols) array filled by fill(out) with the GIL released (every
+// pointer fill uses was taken before, with the GIL held).
+template <class T, class Fill>
+carray<T> filled(py::ssize_t rows, py::ssize_t cols, Fill fill) {
+    auto out = empty<T>({rows, cols});
+    T* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fill(o);
+    }
+    return out;
+}
+
+// The pairs find() returns, found with the GIL released.
+template <class Find>
+py::tuple found(Find find) {
+    cu::PairList p;
+    {
+        py::gil_scoped_release release;
+        p = find();
+    }
+    return to_python(std::move(p));
+}
+
 // ------------------------------------------------------------ hamming
 carray<int32_t> hamming_matrix(const carray<uint8_t>& codes) {
     require_ndim(codes, 2, "codes");
     const py::ssize_t n = codes.shape(0), nb = codes.shape(1);
-    auto out = empty<int32_t>({n, n});
     const uint8_t* c = codes.data();
-    int32_t* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::hamming_matrix(c, n, nb, o);
-    }
-    return out;
+    return filled<int32_t>(n, n, [=](int32_t* o) { cu::hamming_matrix(c, n, nb, o); });
 }
 
 carray<int32_t> hamming_cross(const carray<uint8_t>& a, const carray<uint8_t>& b) {
@@ -44,14 +62,8 @@ carray<int32_t> hamming_cross(const carray<uint8_t>& a, const carray<uint8_t>& b
     require_ndim(b, 2, "b");
     require_cols(b, a.shape(1), "b");
     const py::ssize_t na = a.shape(0), nb = b.shape(0), len = a.shape(1);
-    auto out = empty<int32_t>({na, nb});
     const uint8_t *pa = a.data(), *pb = b.data();
-    int32_t* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::hamming_cross(pa, na, pb, nb, len, o);
-    }
-    return out;
+    return filled<int32_t>(na, nb, [=](int32_t* o) { cu::hamming_cross(pa, na, pb, nb, len, o); });
 }
 
 py::tuple hamming_pairs(const carray<uint8_t>& codes, double threshold,
@@ -60,12 +72,7 @@ py::tuple hamming_pairs(const carray<uint8_t>& codes, double threshold,
     const py::ssize_t n = codes.shape(0), nb = codes.shape(1);
     const int64_t* g = groups_ptr(groups, n);
     const uint8_t* c = codes.data();
-    cu::PairList p;
-    {
-        py::gil_scoped_release release;
-        p = cu::hamming_pairs(c, n, nb, threshold, g);
-    }
-    return to_python(std::move(p));
+    return found([=] { return cu::hamming_pairs(c, n, nb, threshold, g); });
 }
 
 // ------------------------------------------------------------ minhash
@@ -73,14 +80,8 @@ template <class S>
 carray<double> minhash_matrix(const carray<S>& sigs) {
     require_ndim(sigs, 2, "signatures");
     const py::ssize_t n = sigs.shape(0), k = sigs.shape(1);
-    auto out = empty<double>({n, n});
     const S* s = sigs.data();
-    double* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::minhash_matrix(s, n, k, o);
-    }
-    return out;
+    return filled<double>(n, n, [=](double* o) { cu::minhash_matrix(s, n, k, o); });
 }
 
 template <class S>
@@ -89,14 +90,8 @@ carray<double> minhash_cross(const carray<S>& a, const carray<S>& b) {
     require_ndim(b, 2, "b");
     require_cols(b, a.shape(1), "b");
     const py::ssize_t na = a.shape(0), nb = b.shape(0), k = a.shape(1);
-    auto out = empty<double>({na, nb});
     const S *pa = a.data(), *pb = b.data();
-    double* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::minhash_cross(pa, na, pb, nb, k, o);
-    }
-    return out;
+    return filled<double>(na, nb, [=](double* o) { cu::minhash_cross(pa, na, pb, nb, k, o); });
 }
 
 template <class S>
@@ -106,12 +101,7 @@ py::tuple minhash_pairs(const carray<S>& sigs, double threshold,
     const py::ssize_t n = sigs.shape(0), k = sigs.shape(1);
     const int64_t* g = groups_ptr(groups, n);
     const S* s = sigs.data();
-    cu::PairList p;
-    {
-        py::gil_scoped_release release;
-        p = cu::minhash_pairs(s, n, k, threshold, g);
-    }
-    return to_python(std::move(p));
+    return found([=] { return cu::minhash_pairs(s, n, k, threshold, g); });
 }
 
 // ------------------------------------------------------------ tm, ssim (images)
@@ -132,14 +122,8 @@ carray<float> tm_matrix(const carray<uint8_t>& x) {
     require(x.ndim() >= 2, "images must have shape (n, h, w[, c])");
     const py::ssize_t n = x.shape(0);
     const int64_t len = row_length(x);
-    auto out = empty<float>({n, n});
     const uint8_t* p = x.data();
-    float* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::tm_matrix(p, n, len, o);
-    }
-    return out;
+    return filled<float>(n, n, [=](float* o) { cu::tm_matrix(p, n, len, o); });
 }
 
 carray<float> tm_cross(const carray<uint8_t>& a, const carray<uint8_t>& b) {
@@ -147,14 +131,8 @@ carray<float> tm_cross(const carray<uint8_t>& a, const carray<uint8_t>& b) {
     require_same_image_shape(a, b);
     const py::ssize_t na = a.shape(0), nb = b.shape(0);
     const int64_t len = row_length(a);
-    auto out = empty<float>({na, nb});
     const uint8_t *pa = a.data(), *pb = b.data();
-    float* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::tm_cross(pa, na, pb, nb, len, o);
-    }
-    return out;
+    return filled<float>(na, nb, [=](float* o) { cu::tm_cross(pa, na, pb, nb, len, o); });
 }
 
 py::tuple tm_pairs(const carray<uint8_t>& x, double threshold,
@@ -164,25 +142,14 @@ py::tuple tm_pairs(const carray<uint8_t>& x, double threshold,
     const int64_t len = row_length(x);
     const int64_t* g = groups_ptr(groups, n);
     const uint8_t* p = x.data();
-    cu::PairList r;
-    {
-        py::gil_scoped_release release;
-        r = cu::tm_pairs(p, n, len, threshold, g);
-    }
-    return to_python(std::move(r));
+    return found([=] { return cu::tm_pairs(p, n, len, threshold, g); });
 }
 
 carray<float> ssim_matrix(const carray<uint8_t>& x) {
     require_ndim(x, 3, "images");
     const py::ssize_t n = x.shape(0), h = x.shape(1), w = x.shape(2);
-    auto out = empty<float>({n, n});
     const uint8_t* p = x.data();
-    float* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::ssim_matrix(p, n, h, w, o);
-    }
-    return out;
+    return filled<float>(n, n, [=](float* o) { cu::ssim_matrix(p, n, h, w, o); });
 }
 
 carray<float> ssim_cross(const carray<uint8_t>& a, const carray<uint8_t>& b) {
@@ -190,14 +157,8 @@ carray<float> ssim_cross(const carray<uint8_t>& a, const carray<uint8_t>& b) {
     require_ndim(b, 3, "b");
     require_same_image_shape(a, b);
     const py::ssize_t na = a.shape(0), nb = b.shape(0), h = a.shape(1), w = a.shape(2);
-    auto out = empty<float>({na, nb});
     const uint8_t *pa = a.data(), *pb = b.data();
-    float* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::ssim_cross(pa, na, pb, nb, h, w, o);
-    }
-    return out;
+    return filled<float>(na, nb, [=](float* o) { cu::ssim_cross(pa, na, pb, nb, h, w, o); });
 }
 
 py::tuple ssim_pairs(const carray<uint8_t>& x, double threshold,
@@ -206,12 +167,7 @@ py::tuple ssim_pairs(const carray<uint8_t>& x, double threshold,
     const py::ssize_t n = x.shape(0), h = x.shape(1), w = x.shape(2);
     const int64_t* g = groups_ptr(groups, n);
     const uint8_t* p = x.data();
-    cu::PairList r;
-    {
-        py::gil_scoped_release release;
-        r = cu::ssim_pairs(p, n, h, w, threshold, g);
-    }
-    return to_python(std::move(r));
+    return found([=] { return cu::ssim_pairs(p, n, h, w, threshold, g); });
 }
 
 // ------------------------------------------------------------ orb
@@ -225,15 +181,9 @@ void require_orb(const carray<uint8_t>& d, const carray<int64_t>& o, const char*
 carray<double> orb_matrix(const carray<uint8_t>& desc, const carray<int64_t>& off) {
     require_orb(desc, off, "descriptors");
     const py::ssize_t n = off.shape(0) - 1, total = desc.shape(0);
-    auto out = empty<double>({n, n});
     const uint8_t* d = desc.data();
     const int64_t* o = off.data();
-    double* r = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::orb_matrix(d, o, n, total, r);
-    }
-    return out;
+    return filled<double>(n, n, [=](double* r) { cu::orb_matrix(d, o, n, total, r); });
 }
 
 carray<double> orb_cross(const carray<uint8_t>& da, const carray<int64_t>& oa,
@@ -242,15 +192,10 @@ carray<double> orb_cross(const carray<uint8_t>& da, const carray<int64_t>& oa,
     require_orb(db, ob, "desc_b");
     const py::ssize_t na = oa.shape(0) - 1, nb = ob.shape(0) - 1;
     const py::ssize_t ta = da.shape(0), tb = db.shape(0);
-    auto out = empty<double>({na, nb});
     const uint8_t *pa = da.data(), *pb = db.data();
     const int64_t *qa = oa.data(), *qb = ob.data();
-    double* r = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        cu::orb_cross(pa, qa, na, ta, pb, qb, nb, tb, r);
-    }
-    return out;
+    return filled<double>(na, nb,
+                          [=](double* r) { cu::orb_cross(pa, qa, na, ta, pb, qb, nb, tb, r); });
 }
 
 py::tuple orb_pairs(const carray<uint8_t>& desc, const carray<int64_t>& off, double threshold,
@@ -260,12 +205,7 @@ py::tuple orb_pairs(const carray<uint8_t>& desc, const carray<int64_t>& off, dou
     const int64_t* g = groups_ptr(groups, n);
     const uint8_t* d = desc.data();
     const int64_t* o = off.data();
-    cu::PairList r;
-    {
-        py::gil_scoped_release release;
-        r = cu::orb_pairs(d, o, n, total, threshold, g);
-    }
-    return to_python(std::move(r));
+    return found([=] { return cu::orb_pairs(d, o, n, total, threshold, g); });
 }
 
 }  // namespace
