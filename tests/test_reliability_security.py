@@ -19,7 +19,7 @@ import icas
 from icas.cli import cluster_main
 from icas.cluster import Clusteror, transfer
 from icas.cluster.output import OutputError, read_manifest
-from icas.cluster.transfer import Journal, Transferer, undo
+from icas.cluster.transfer import Entry, Journal, Transferer, undo
 
 
 def _images(folder: Path, photos, n: int = 6) -> dict[str, bytes]:
@@ -82,11 +82,9 @@ def test_a_tampered_journal_cannot_make_undo_touch_other_files(tmp_path, photos,
             t.transfer(inp / name, out / "results" / name)
         # Entries no run of icas writes: a destination outside the output
         # (undo would move the victim "back" to src), and a source inside it.
-        j._write({"op": "done", "src": str(tmp_path / "stolen.png"), "dst": str(victim),
-                  "mode": "move"})  # fmt: skip
-        j._write({"op": "done", "src": str(out / "results" / "img0.png"),
-                  "dst": str(out / "x.png"), "mode": "move"})  # fmt: skip
-        j._write({"op": "done", "src": str(victim), "dst": str(out / "y.png"), "mode": "rm"})
+        j.done(Entry(str(tmp_path / "stolen.png"), str(victim), "move"))
+        j.done(Entry(str(out / "results" / "img0.png"), str(out / "x.png"), "move"))
+        j.done(Entry(str(victim), str(out / "y.png"), "rm"))
     n, problems = undo(out)
     assert n == 3 and len(problems) == 3
     assert all("outside the output folder" in p for p in problems)
@@ -104,7 +102,7 @@ def test_a_tampered_journal_cannot_make_resume_delete_a_source(tmp_path, photos,
     dst.parent.mkdir(parents=True)
     dst.write_bytes(victim.read_bytes())  # same content as the victim
     with Journal(out) as j:
-        j._write({"op": "begin", "src": str(victim), "dst": str(dst), "mode": "move"})
+        j.begin(Entry(str(victim), str(dst), "move"))
     with Journal(out) as j:
         failed = Transferer("move", j).transfer_many([(inp / "img0.png", dst)])
     assert [why for _, why in failed] == [f"{dst}: already exists; refusing to overwrite it"]
@@ -138,16 +136,18 @@ def test_merge_folder_with_links_and_a_tampered_plan(tmp_path, photos, victim, m
     points to, outside, stays), and every destination is inside the output."""
     inp = tmp_path / "in"
     _images(inp, photos)
-    part = Clusteror(inp, option="dontmerge", batch_size=3, out=tmp_path / "batches",
-                     progress=False)()  # fmt: skip
+    part = Clusteror(
+        inp, option="dontmerge", batch_size=3, out=tmp_path / "batches", progress=False
+    )()
     cluster_dir = (
         next(part.out_dir.glob("batch_*/outliers"))
         if not list(part.out_dir.glob("batch_*/cluster_*"))
         else next(part.out_dir.glob("batch_*/cluster_*"))
     )
     (cluster_dir / "link.png").symlink_to(victim)
-    merged = Clusteror(part.out_dir, option="merge", transfer="move", out=tmp_path / "merged",
-                       progress=False)()  # fmt: skip
+    merged = Clusteror(
+        part.out_dir, option="merge", transfer="move", out=tmp_path / "merged", progress=False
+    )()
     assert victim.read_bytes() == b"not icas's to touch"
     for dest in merged.destinations.values():
         assert ".." not in Path(dest).parts and not Path(dest).is_absolute()
@@ -159,8 +159,14 @@ def test_merge_folder_with_links_and_a_tampered_plan(tmp_path, photos, victim, m
     data["items"].append("0/0/../../elsewhere/precious.png")
     plan.write_text(json.dumps(data))
     with pytest.raises(OutputError, match="refusing to resume"):
-        Clusteror(part.out_dir, option="merge", transfer="move", out=tmp_path / "merged",
-                  resume=True, progress=False)()  # fmt: skip
+        Clusteror(
+            part.out_dir,
+            option="merge",
+            transfer="move",
+            out=tmp_path / "merged",
+            resume=True,
+            progress=False,
+        )()
     assert undo(merged.out_dir) == (len(merged.destinations), [])
 
 
@@ -193,8 +199,9 @@ def test_no_network_at_run_time(tmp_path, photos, monkeypatch):
     inp = tmp_path / "in"
     _images(inp, photos)
     for method in ("imagehash", "orb"):
-        assert cluster_main([str(inp), "--out", str(tmp_path / method), "--method", method,
-                             "-q"]) == 0  # fmt: skip
+        assert (
+            cluster_main([str(inp), "--out", str(tmp_path / method), "--method", method, "-q"]) == 0
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -227,8 +234,20 @@ def _kw(node: ast.Call, name: str):
     return None
 
 
-FORBIDDEN_IMPORTS = {"pickle", "cPickle", "marshal", "shelve", "dill", "subprocess", "socket",
-                     "urllib", "http", "requests", "ftplib", "smtplib"}  # fmt: skip
+FORBIDDEN_IMPORTS = {
+    "pickle",
+    "cPickle",
+    "marshal",
+    "shelve",
+    "dill",
+    "subprocess",
+    "socket",
+    "urllib",
+    "http",
+    "requests",
+    "ftplib",
+    "smtplib",
+}
 
 
 def scan(text: str, name: str) -> list[str]:
@@ -237,10 +256,16 @@ def scan(text: str, name: str) -> list[str]:
     tree = ast.parse(text, filename=name)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                node.module or ""]  # fmt: skip
-            problems += [f"{name}:{node.lineno}: imports {n}" for n in names
-                         if n.split(".")[0] in FORBIDDEN_IMPORTS]  # fmt: skip
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            problems += [
+                f"{name}:{node.lineno}: imports {n}"
+                for n in names
+                if n.split(".")[0] in FORBIDDEN_IMPORTS
+            ]
     for node, owner, fn in _calls(tree):
         where = f"{name}:{node.lineno}"
         if owner == "" and fn in ("eval", "exec", "compile", "__import__"):
@@ -297,8 +322,12 @@ def test_the_source_scan_finds_what_it_forbids():
     )
     found = [p.split(": ", 1)[1] for p in scan(sample, "s.py")]
     assert found == [
-        "imports pickle", "imports urllib.request",
-        "torch.load without weights_only=True", "torch.load without weights_only=True",
-        "np.load with allow_pickle", "calls eval", "runs a program (os.system)",
+        "imports pickle",
+        "imports urllib.request",
+        "torch.load without weights_only=True",
+        "torch.load without weights_only=True",
+        "np.load with allow_pickle",
+        "calls eval",
+        "runs a program (os.system)",
         "vgg19 may download pretrained weights",
-    ]  # fmt: skip
+    ]

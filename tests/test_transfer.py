@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from icas.cluster import output
-from icas.cluster.transfer import Journal, Transferer, TransferError, undo
+from icas.cluster.transfer import Entry, Journal, Transferer, TransferError, undo
 
 
 def _files(folder: Path, n: int = 5) -> list[Path]:
@@ -61,9 +61,9 @@ def test_resume_finishes_interrupted_move(tmp_path):
         t = Transferer("move", j)
         t.transfer(src[0], out / src[0].name)
         # crash after "begin" of the second move, before it happened
-        j._write({"op": "begin", "src": str(src[1]), "dst": str(out / src[1].name), "mode": "move"})
+        j.begin(Entry(str(src[1]), str(out / src[1].name), "move"))
         # crash after the third move happened but before "done" was written
-        j._write({"op": "begin", "src": str(src[2]), "dst": str(out / src[2].name), "mode": "move"})
+        j.begin(Entry(str(src[2]), str(out / src[2].name), "move"))
         os.replace(src[2], out / src[2].name)
     with open(out / "journal.jsonl", "a") as fh:
         fh.write('{"op": "done", "src": "torn')  # a torn last line
@@ -126,3 +126,73 @@ def test_journal_is_json_lines(tmp_path):
     journal = (tmp_path / "out" / "journal.jsonl").read_text()
     recs = [json.loads(line) for line in journal.splitlines()]
     assert [r["op"] for r in recs] == ["begin", "done"]
+
+
+@pytest.mark.parametrize("kernel_copy", ["copy_file_range", "sendfile", "buffer"])
+def test_copy_keeps_what_shutil_copy2_keeps(tmp_path, monkeypatch, kernel_copy):
+    """The copy matches shutil.copy2 (the reference) in contents, permission
+    bits and times, whichever way the bytes are moved: the kernel's
+    copy_file_range, sendfile, or a buffer when neither works here."""
+    import errno
+    import shutil
+
+    from icas.cluster import transfer
+
+    def refuse(*_):
+        raise OSError(errno.EXDEV, "cross-device")
+
+    if kernel_copy != "copy_file_range":
+        monkeypatch.setattr(transfer.os, "copy_file_range", refuse, raising=False)
+    if kernel_copy == "buffer":
+        monkeypatch.setattr(transfer, "_sendfile", refuse)
+    src = tmp_path / "in" / "big.jpg"
+    src.parent.mkdir()
+    src.write_bytes(os.urandom(3 * (1 << 20) + 17))  # more than one kernel call
+    empty = tmp_path / "in" / "empty.jpg"
+    empty.write_bytes(b"")
+    times = (1_600_000_000_123_456_789, 1_500_000_000_987_654_321)
+    for p in (src, empty):
+        os.chmod(p, 0o640)
+        os.utime(p, ns=times)
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    out = tmp_path / "out"
+    with Journal(out) as j:
+        t = Transferer("copy", j)
+        for p in (src, empty):
+            t.transfer(p, out / p.name)
+            shutil.copy2(p, ref / p.name)
+    for p in (src, empty):
+        got, want = (out / p.name).stat(), (ref / p.name).stat()
+        assert (out / p.name).read_bytes() == p.read_bytes()
+        assert got.st_mode == want.st_mode
+        assert got.st_mtime_ns == want.st_mtime_ns == times[1]
+        assert got.st_atime_ns == times[0]  # (reading the source may touch its own)
+    assert sorted(q.name for q in out.iterdir()) == ["big.jpg", "empty.jpg", "journal.jsonl"]
+
+
+def test_a_chunk_is_journalled_before_its_first_transfer(tmp_path, monkeypatch):
+    """A run killed in the middle of a chunk: every transfer of the chunk was
+    recorded as begun, the finished ones are settled by the next run."""
+    from icas.cluster import transfer
+
+    src = _files(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    real, calls = transfer._copy_atomic, []
+
+    def dies_on_the_fourth(a, b, **kw):
+        calls.append(a)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # killed
+        real(a, b, **kw)
+
+    monkeypatch.setattr(transfer, "_copy_atomic", dies_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt), Journal(out) as j:
+        Transferer("copy", j).transfer_many([(p, out / p.name) for p in src])
+    entries, done = Journal(out).read()
+    assert len(entries) == 6 and len(done) == 3  # the three finished are marked done
+    monkeypatch.setattr(transfer, "_copy_atomic", real)
+    with Journal(out) as j:
+        assert Transferer("copy", j).transfer_many([(p, out / p.name) for p in src]) == []
+    assert {p.name: (out / p.name).read_bytes() for p in src} == _snapshot(src)
+    assert undo(out)[0] == 6 and sorted(q.name for q in out.iterdir()) == ["journal.undone.jsonl"]
