@@ -166,6 +166,22 @@ def test_pairs_agree_with_the_matrix(gray_groups, gray_ref, threshold):
     np.testing.assert_allclose(scores, gray_ref[i, j], rtol=0, atol=TOL)
 
 
+def test_pairs_kept_at_a_threshold_equal_to_their_score(gray_groups):
+    """Pairs that cannot reach the threshold stop early (see ssim.cpp): at a
+    threshold equal to a pair's own float32 score the pair is still kept,
+    and the pairs just below it are still dropped."""
+    gray, _ = gray_groups
+    sim = ssim_matrix(gray)
+    values = np.unique(sim[np.triu_indices(len(gray), 1)])
+    for threshold in values[np.linspace(0, len(values) - 1, 9).astype(int)]:
+        edges, scores = ssim_pairs(gray, float(threshold))
+        i, j = np.nonzero(np.triu(sim >= threshold, 1))
+        np.testing.assert_array_equal(edges, np.stack([i, j], axis=1).reshape(-1, 2))
+        np.testing.assert_array_equal(scores, sim[i, j])
+        labels = ssim_components(gray, float(threshold))
+        np.testing.assert_array_equal(labels, icas.connected_components(edges, len(gray)))
+
+
 def test_pairs_skip_pairs_inside_a_group(gray_groups):
     gray, groups = gray_groups
     sim = ssim_matrix(gray)

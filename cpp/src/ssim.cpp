@@ -131,13 +131,29 @@ Stats prepare(const uint8_t* images, int64_t n, int64_t h, int64_t w, int thread
 // (exact), 7-tap row sums, then the SSIM formula on N Sxy - Sx Sy (exact,
 // |.| <= 49^2 * 255^2 < 2^31) in float32. `scratch` holds scratch_size(w)
 // int32. Owns the hot loops, hence the SIMD clones.
+//
+// With a `threshold` above -1 the pair stops as soon as its mean cannot reach
+// it: every window's term is <= 1 (Cauchy-Schwarz on both factors), so after
+// r rows the final sum is at most the rows' sum plus one per window left. A
+// pair stopped early returns that bound, which is below the threshold (with a
+// margin for float rounding), so every form keeps or drops exactly the pairs
+// it would have computed in full; a finished pair's value is unchanged bit
+// for bit. Most pairs of a folder are unrelated images, whose partial mean
+// settles low after a quarter of the rows or so.
 ICAS_CLONES
 double pair_kernel(const uint8_t* __restrict x, const uint8_t* __restrict y,
                    const int32_t* __restrict sa, const float* __restrict qa,
                    const float* __restrict va, const int32_t* __restrict sb,
                    const float* __restrict qb, const float* __restrict vb, int64_t h, int64_t w,
-                   int32_t* __restrict scratch) {
+                   int32_t* __restrict scratch, double threshold) {
     const int64_t oh = h - kW + 1, ow = w - kW + 1, stride = padded_width(w);
+    const double windows = static_cast<double>(oh * ow);
+    // Bound on one window's term after float rounding (|term| <= 1 exactly),
+    // and the sum the pair must still be able to reach.
+    constexpr double kTermMax = 1.0 + 1e-5;
+    const bool prune = threshold > -1.0;
+    const double need = (threshold - 1e-6) * windows;
+    double running = 0.0;
     // N * Sxy as one vector multiply: hidden from the optimiser, which would
     // otherwise expand the constant 49 into four shifts and adds (the loop
     // is bound by vector ALU ops, and the multiply is one op).
@@ -181,6 +197,11 @@ double pair_kernel(const uint8_t* __restrict x, const uint8_t* __restrict y,
             }
         }
         for (int64_t l = 0; l < kLanes; ++l) total[l] += row[l];
+        if (prune) {
+            for (int64_t l = 0; l < kLanes; ++l) running += row[l];
+            const double bound = running + kTermMax * static_cast<double>((oh - 1 - r) * ow);
+            if (bound < need) return bound / windows;
+        }
     }
     double sum = 0.0;
     for (int64_t l = 0; l < kLanes; ++l) sum += total[l];
@@ -189,10 +210,14 @@ double pair_kernel(const uint8_t* __restrict x, const uint8_t* __restrict y,
     return std::clamp(sum / static_cast<double>(oh * ow), -1.0, 1.0);
 }
 
-inline double pair(const Stats& A, int64_t i, const Stats& B, int64_t j, int32_t* scratch) {
+// The SSIM of a pair; with a threshold above -1, only decided: a pair that
+// cannot reach it may return any value below it (see pair_kernel).
+inline double pair(const Stats& A, int64_t i, const Stats& B, int64_t j, int32_t* scratch,
+                   double threshold = -2.0) {
     const int64_t o = i * A.plane(), p = j * B.plane();
     return pair_kernel(A.image(i), B.image(j), A.sx.data() + o, A.q.data() + o, A.v.data() + o,
-                       B.sx.data() + p, B.q.data() + p, B.v.data() + p, A.h, A.w, scratch);
+                       B.sx.data() + p, B.q.data() + p, B.v.data() + p, A.h, A.w, scratch,
+                       threshold);
 }
 
 // Side of a square tile of images: the two image sets of a tile (pixels and
@@ -293,7 +318,7 @@ Edges ssim_pairs(const uint8_t* images, int64_t n, int64_t h, int64_t w, const P
     for_tiles(n, n, true, side, w, threads,
               [&](int64_t tile, int64_t i, int64_t j, int32_t* scratch) {
                   if (detail::same_group(opt, i, j)) return;
-                  const float s = static_cast<float>(pair(st, i, st, j, scratch));
+                  const float s = static_cast<float>(pair(st, i, st, j, scratch, opt.threshold));
                   if (s >= opt.threshold) found[tile].emplace_back(i, j, s);
               });
     std::vector<std::tuple<int64_t, int64_t, float>> all;
@@ -325,7 +350,8 @@ void ssim_components(const uint8_t* images, int64_t n, int64_t h, int64_t w, con
             scratch.resize(static_cast<size_t>(scratch_size(w)));
             // The float32 score, as in the other forms, so that every form
             // agrees on which pairs pass the threshold.
-            return static_cast<double>(static_cast<float>(pair(st, i, st, j, scratch.data())));
+            return static_cast<double>(
+                static_cast<float>(pair(st, i, st, j, scratch.data(), opt.threshold)));
         },
         opt, labels);
 }
