@@ -331,7 +331,9 @@ def corner_values(
     """
     h, w = gray.shape
     block, ksize, k = _HARRIS
-    response = np.ascontiguousarray(cv2.cornerHarris(gray.astype(np.float32), block, ksize, k))
+    pixels, response = _harris_buffers(h, w)
+    np.copyto(pixels, gray)  # (uint8 -> float32 is exact)
+    response = cv2.cornerHarris(pixels, block, ksize, k, dst=response)
     # The first n_corners of a stable sort of the positive responses by
     # decreasing value, in one C++ pass (numpy took 3 passes and 0.5 ms).
     rows, cols = np.divmod(_core.strongest_positive(response, n_corners), w)
@@ -345,6 +347,23 @@ def corner_values(
         f"{r / h:.3f},{c / w:.3f}".encode()
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
     ]
+
+
+_HARRIS_SCRATCH = threading.local()
+
+
+def _harris_buffers(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's float32 input and output images for cornerHarris, kept
+    from image to image: allocating them per image (fresh pages each time)
+    cost more than the Harris response itself (0.76 vs 0.32 ms per 256 px
+    image with the selection, measured on one thread)."""
+    bufs = getattr(_HARRIS_SCRATCH, "bufs", None)
+    if bufs is None or bufs[0].shape != (h, w):
+        bufs = _HARRIS_SCRATCH.bufs = (
+            np.empty((h, w), dtype=np.float32),
+            np.empty((h, w), dtype=np.float32),
+        )
+    return bufs
 
 
 def _orb_task(read, params):
