@@ -130,8 +130,8 @@ def test_journal_is_json_lines(tmp_path):
 
 @pytest.mark.parametrize("kernel_copy", ["copy_file_range", "sendfile", "buffer"])
 def test_copy_keeps_what_shutil_copy2_keeps(tmp_path, monkeypatch, kernel_copy):
-    """The copy matches shutil.copy2 (the reference) in contents, permission
-    bits and times, whichever way the bytes are moved: the kernel's
+    """The copy matches shutil.copy2 (the reference) in contents, extended
+    attributes, permission bits and times, whichever way the bytes are moved: the kernel's
     copy_file_range, sendfile, or a buffer when neither works here."""
     import errno
     import shutil
@@ -154,6 +154,10 @@ def test_copy_keeps_what_shutil_copy2_keeps(tmp_path, monkeypatch, kernel_copy):
     for p in (src, empty):
         os.chmod(p, 0o640)
         os.utime(p, ns=times)
+    try:
+        os.setxattr(src, "user.icas.label", b"cat")
+    except OSError:  # a file system without user attributes: nothing to keep
+        pass
     ref = tmp_path / "ref"
     ref.mkdir()
     out = tmp_path / "out"
@@ -166,6 +170,9 @@ def test_copy_keeps_what_shutil_copy2_keeps(tmp_path, monkeypatch, kernel_copy):
         got, want = (out / p.name).stat(), (ref / p.name).stat()
         assert (out / p.name).read_bytes() == p.read_bytes()
         assert got.st_mode == want.st_mode
+        assert sorted(os.listxattr(out / p.name)) == sorted(os.listxattr(ref / p.name))
+        for name in os.listxattr(ref / p.name):
+            assert os.getxattr(out / p.name, name) == os.getxattr(ref / p.name, name)
         assert got.st_mtime_ns == want.st_mtime_ns == times[1]
         assert got.st_atime_ns == times[0]  # (reading the source may touch its own)
     assert sorted(q.name for q in out.iterdir()) == ["big.jpg", "empty.jpg", "journal.jsonl"]

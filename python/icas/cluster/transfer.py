@@ -85,8 +85,8 @@ def _copy_atomic(src: Path, dst: Path, *, durable: bool = False) -> None:
     file under its final name is always complete. ``durable`` also flushes
     it to disk first: needed only when the source is deleted afterwards.
 
-    Contents, permission bits and access/modification times are copied, as
-    shutil.copy2 does, on open descriptors (about half its system calls:
+    Contents, extended attributes, permission bits and access/modification
+    times are copied, as shutil.copy2 does, on open descriptors (about half its system calls:
     the write stage of a run is mostly file creation)."""
     tmp = dst.with_name(f".{dst.name}.icas-tmp")
     fi = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
@@ -97,6 +97,7 @@ def _copy_atomic(src: Path, dst: Path, *, durable: bool = False) -> None:
         try:
             try:
                 _copy_data(fi, fo, st.st_size)
+                _copy_xattrs(fi, fo)
                 os.fchmod(fo, stat.S_IMODE(st.st_mode))
                 os.utime(fo, ns=(st.st_atime_ns, st.st_mtime_ns))
                 if durable:
@@ -129,6 +130,26 @@ def _copy_data(fi: int, fo: int, size: int) -> None:
                 raise
     while chunk := os.read(fi, 1 << 20):
         os.write(fo, chunk)
+
+
+def _copy_xattrs(fi: int, fo: int) -> None:
+    """Extended attributes, as shutil.copy2 copies them: those the file
+    systems do not support or this user may not set are left behind."""
+    try:
+        names = os.listxattr(fi)
+    except (OSError, AttributeError) as exc:  # (no xattrs on this platform)
+        if isinstance(exc, AttributeError) or exc.errno in _NO_XATTR:
+            return
+        raise
+    for name in names:
+        try:
+            os.setxattr(fo, name, os.getxattr(fi, name))
+        except OSError as exc:
+            if exc.errno not in _NO_XATTR:
+                raise
+
+
+_NO_XATTR = frozenset({errno.ENOTSUP, errno.ENODATA, errno.EINVAL, errno.EPERM, errno.EACCES})
 
 
 def _sendfile(fi: int, fo: int, count: int) -> int:
