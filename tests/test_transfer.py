@@ -203,3 +203,17 @@ def test_a_chunk_is_journalled_before_its_first_transfer(tmp_path, monkeypatch):
         assert Transferer("copy", j).transfer_many([(p, out / p.name) for p in src]) == []
     assert {p.name: (out / p.name).read_bytes() for p in src} == _snapshot(src)
     assert undo(out)[0] == 6 and sorted(q.name for q in out.iterdir()) == ["journal.undone.jsonl"]
+
+
+def test_a_fifo_in_place_of_a_file_is_refused_without_hanging(tmp_path):
+    """Listed as an image, then replaced by a named pipe before the copy:
+    reported as that file's failure (shutil.copy2 refuses it too)."""
+    src = _files(tmp_path / "in", 2)
+    src[1].unlink()
+    os.mkfifo(src[1])
+    out = tmp_path / "out"
+    with Journal(out) as j:
+        failed = Transferer("copy", j).transfer_many([(p, out / p.name) for p in src])
+    assert [(p, "not a regular file" in why) for p, why in failed] == [(src[1], True)]
+    assert (out / src[0].name).is_file() and not (out / src[1].name).exists()
+    assert not [p for p in out.iterdir() if "icas-tmp" in p.name]

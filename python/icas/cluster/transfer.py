@@ -89,9 +89,12 @@ def _copy_atomic(src: Path, dst: Path, *, durable: bool = False) -> None:
     times are copied, as shutil.copy2 does, on open descriptors (about half its system calls:
     the write stage of a run is mostly file creation)."""
     tmp = dst.with_name(f".{dst.name}.icas-tmp")
-    fi = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    # (non-blocking: a FIFO put in an image's place must not hang the run)
+    fi = os.open(src, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         st = os.fstat(fi)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(src))
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         fo = os.open(tmp, flags, 0o600)
         try:
