@@ -103,3 +103,88 @@ def test_dct_row_fold4_errors():
         _core.dct_row_fold4(px, q, np.empty((2, 8)), np.empty((2, 8)))
     with pytest.raises(ValueError, match="different arrays"):
         _core.dct_row_fold4(px, q, q, d)
+
+
+# -- Harris response (cv2.cornerHarris(float32(gray), 2, 3, 0.04)) -------------
+
+
+def _opencv_rounds_like_icas():
+    from icas.features import native_harris_agrees
+
+    if not native_harris_agrees():
+        pytest.skip("this OpenCV build rounds the Harris formula otherwise: icas uses cv2 here")
+
+
+def _cv2_harris(gray: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cornerHarris(gray.astype(np.float32), 2, 3, 0.04)
+
+
+def test_harris_response_equals_opencv_on_photos(photos):
+    import cv2
+
+    _opencv_rounds_like_icas()
+    for p in photos:
+        gray = cv2.cvtColor(p, cv2.COLOR_RGB2GRAY)
+        for g in (gray, gray[:, :-3], gray[5:, 1:-1], np.ascontiguousarray(gray.T)):
+            g = np.ascontiguousarray(g)
+            got, want = _core.harris_response(g), _cv2_harris(g)
+            assert got.dtype == np.float32 and got.shape == g.shape
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+            np.testing.assert_array_equal(
+                _core.harris_strongest(g, 100), _core.strongest_positive(want, 100)
+            )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    hnp.arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 24), st.integers(1, 24)),
+        elements=st.sampled_from([0, 1, 127, 128, 254, 255]),
+    )
+    | hnp.arrays(np.uint8, st.tuples(st.integers(1, 24), st.integers(1, 24))),
+    st.integers(0, 50),
+)
+def test_harris_response_equals_opencv_on_any_size(gray, k):
+    # every flattened size modulo 8 (OpenCV's last values take other roundings),
+    # one row, one column, extreme and flat images, equal responses
+    _opencv_rounds_like_icas()
+    want = _cv2_harris(gray)
+    np.testing.assert_array_equal(_core.harris_response(gray).view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(
+        _core.harris_strongest(gray, k), _core.strongest_positive(want, k)
+    )
+
+
+def test_harris_checks_its_arguments():
+    with pytest.raises(ValueError, match="gray"):
+        _core.harris_response(np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(ValueError, match="empty"):
+        _core.harris_strongest(np.zeros((0, 5), np.uint8), 3)
+    with pytest.raises(ValueError, match="k must be >= 0"):
+        _core.harris_strongest(np.zeros((4, 4), np.uint8), -1)
+    with pytest.raises(TypeError):
+        _core.harris_response(np.zeros((4, 4), np.float32))
+
+
+def test_corners_fall_back_to_opencv_when_the_roundings_differ(photos, monkeypatch):
+    """On a build where the probe finds a difference, corner_values takes
+    cv2.cornerHarris: the corners are OpenCV's either way."""
+    import cv2
+
+    from icas import features
+
+    gray = cv2.cvtColor(photos[0], cv2.COLOR_RGB2GRAY)
+    native = features.corner_values(gray)
+    features.native_harris_agrees.cache_clear()
+    off_by_one = lambda g: _cv2_harris(g) * np.float32(1.0000001)  # noqa: E731
+    monkeypatch.setattr(features._core, "harris_response", off_by_one, raising=False)
+    try:
+        assert not features.native_harris_agrees()
+        # (the native selection must not be used now: it would not be OpenCV's)
+        monkeypatch.setattr(features._core, "harris_strongest", None, raising=False)
+        assert features.corner_values(gray) == native
+    finally:
+        features.native_harris_agrees.cache_clear()

@@ -6,6 +6,7 @@
 
 #include "arrays.hpp"
 #include "icas/feature_prep.hpp"
+#include "icas/harris.hpp"
 #include "icas/resample.hpp"
 #include "register.hpp"
 
@@ -26,6 +27,36 @@ carray<uint8_t> lanczos(const carray<uint8_t>& image, int64_t out_h, int64_t out
         resize_lanczos(src, h, w, dst, out_h, out_w, pillow13_order);
     }
     return out;
+}
+
+carray<float> harris(const carray<uint8_t>& gray) {
+    require_ndim(gray, 2, "gray");
+    const int64_t h = gray.shape(0), w = gray.shape(1);
+    require(h > 0 && w > 0, "gray must not be empty");
+    auto out = empty<float>({h, w});
+    const uint8_t* src = gray.data();
+    float* dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        harris_response(src, h, w, dst);
+    }
+    return out;
+}
+
+carray<int64_t> strongest_harris(const carray<uint8_t>& gray, int64_t k) {
+    require_ndim(gray, 2, "gray");
+    require(k >= 0, "k must be >= 0, got " + std::to_string(k));
+    const int64_t h = gray.shape(0), w = gray.shape(1);
+    require(h > 0 && w > 0, "gray must not be empty");
+    std::vector<int64_t> idx(static_cast<size_t>(std::min(k, h * w)));
+    const uint8_t* src = gray.data();
+    int64_t m = 0;
+    {
+        py::gil_scoped_release release;
+        m = harris_strongest(src, h, w, static_cast<int64_t>(idx.size()), idx.data());
+    }
+    idx.resize(static_cast<size_t>(m));
+    return from_vector(std::move(idx), {m});
 }
 
 carray<int64_t> strongest(const carray<float>& response, int64_t k) {
@@ -89,6 +120,11 @@ void register_resample(py::module_& m) {
           py::arg("out_w"), py::arg("pillow13_order") = true,
           "Pillow's LANCZOS resize of an (h, w) uint8 image to (out_h, out_w) uint8, bit for bit; "
           "pillow13_order=False gives the order of passes of Pillow 10 to 12.");
+    m.def("harris_response", &harris, py::arg("gray").noconvert(),
+          "cv2.cornerHarris(float32(gray), 2, 3, 0.04) of an (h, w) uint8 image, as OpenCV rounds "
+          "it on an AVX CPU: (h, w) float32.");
+    m.def("harris_strongest", &strongest_harris, py::arg("gray").noconvert(), py::arg("k"),
+          "strongest_positive(harris_response(gray), k) in one call: (m,) int64.");
     m.def("strongest_positive", &strongest, py::arg("response").noconvert(), py::arg("k"),
           "Flat indices of the up to k largest positive float32 values, strongest first, ties "
           "in index order: (m,) int64.");
