@@ -225,3 +225,23 @@ def test_boundary_dtypes_and_shapes(dtype, ndim):
             lanczos_resize(px, (2, 2))
     else:
         assert lanczos_resize(px, (2, 2)).shape == (2, 2)
+
+
+def test_resize_into_a_kept_array():
+    """`into` receives the same pixels as a fresh result, and is refused when
+    its shape, type or memory is wrong."""
+    rng = np.random.default_rng(3)
+    px = rng.integers(0, 256, (37, 53), dtype=np.uint8)
+    into = np.full((70, 90), 7, np.uint8)
+    got = _core.resize_lanczos(px, 70, 90, into=into)
+    assert got is not None and np.shares_memory(got, into)
+    np.testing.assert_array_equal(into, _core.resize_lanczos(px, 70, 90))
+    with pytest.raises(ValueError, match="into must be"):
+        _core.resize_lanczos(px, 70, 91, into=into)
+    with pytest.raises(TypeError):
+        _core.resize_lanczos(px, 70, 90, into=into.astype(np.int16))
+    src = np.zeros(100 * 100 + 10, np.uint8)
+    with pytest.raises(ValueError, match="overlap"):
+        _core.resize_lanczos(
+            src[:100].reshape(10, 10), 100, 100, into=src[:10000].reshape(100, 100)
+        )

@@ -118,7 +118,7 @@ def _lowfreq(pixels: np.ndarray, hash_size: int) -> tuple[np.ndarray, int]:
     # fold (and the pixel sum the tolerance needs) is one C++ pass. When 4
     # divides N the sum is folded once more: DCT rows 0, 4, 8... are even
     # about its middle and rows 2, 6, 10... odd, so each needs half of it.
-    y = np.empty((hash_size, n), dtype=np.float64)
+    # Products go to kept arrays (fresh ones per image cost page faults).
     fold_diff = _scratch_array("fold_diff", (h, n), np.float64)
     if n % 4 == 0:
         q = n // 4
@@ -126,19 +126,23 @@ def _lowfreq(pixels: np.ndarray, hash_size: int) -> tuple[np.ndarray, int]:
         sd = _scratch_array("fold_sd", (q, n), np.float64)
         total = _core.dct_row_fold4(np.ascontiguousarray(pixels), ss, sd, fold_diff)
         ee, eo = _even_split(hash_size, n)
-        y[0::4] = ee @ ss
-        y[2::4] = eo @ sd
+        parts = [(slice(0, None, 4), ee, ss), (slice(2, None, 4), eo, sd)]
     else:
         fold_sum = _scratch_array("fold", (h, n), np.float64)
         total = _core.dct_row_fold(np.ascontiguousarray(pixels), fold_sum, fold_diff)
-        y[0::2] = even @ fold_sum
-    y[1::2] = odd @ fold_diff
-    # Columns: the same fold on the (small) intermediate.
-    left = y[:, :h]
-    right = y[:, h:][:, ::-1]
+        parts = [(slice(0, None, 2), even, fold_sum)]
+    parts.append((slice(1, None, 2), odd, fold_diff))
+    # Columns: the same fold on the (small) row products.
     out = np.empty((hash_size, hash_size), dtype=np.float64)
-    out[:, 0::2] = (left + right) @ even.T
-    out[:, 1::2] = (left - right) @ odd.T
+    for i, (rows, basis, folded) in enumerate(parts):
+        r = basis.shape[0]
+        y = np.matmul(basis, folded, out=_scratch_array(f"y{i}", (r, n), np.float64))
+        left, right = y[:, :h], y[:, h:][:, ::-1]
+        both = _scratch_array(f"lr{i}", (2, r, h), np.float64)
+        np.add(left, right, out=both[0])
+        np.subtract(left, right, out=both[1])
+        out[rows, 0::2] = both[0] @ even.T
+        out[rows, 1::2] = both[1] @ odd.T
     return out, total
 
 
@@ -251,9 +255,14 @@ def phash_bits(image, hash_size: int = 64, highfreq_factor: int = 16) -> np.ndar
     """
     n = hash_size * highfreq_factor
     # imagehash's operations on the very same pixels: Pillow's convert("L"),
-    # then Pillow's LANCZOS resize, here in C++ (bit for bit).
+    # then Pillow's LANCZOS resize, here in C++ (bit for bit), into this
+    # thread's kept array.
     gray = np.asarray(image if image.mode == "L" else image.convert("L"))
-    return phash_pixels(lanczos_resize(gray, (n, n)), hash_size)[0]
+    gray = _v.array(gray, name="pixels", dtype=np.uint8, ndim=2)
+    resized = _core.resize_lanczos(
+        gray, n, n, _pillow13_order(), into=_scratch_array("resized", (n, n), np.uint8)
+    )
+    return phash_pixels(resized, hash_size)[0]
 
 
 def check_params(hash_size, highfreq_factor) -> tuple[int, int]:
