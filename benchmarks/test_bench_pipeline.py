@@ -153,9 +153,11 @@ def test_pipeline_icas(benchmark, folder, tmp_path, method):
         method, params = "imagehash", {"hash_size": 64, "highfreq_factor": 16}
     benchmark.extra_info.update(role="icas", pairs=N_IMAGES * (N_IMAGES - 1) // 2)
     runs = iter(range(100))
+    records = []  # (wall s, CPU s of all threads, result) per run
 
     def run():
-        return Clusteror(
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = Clusteror(
             folder,
             method=method,
             batch_size=N_IMAGES,
@@ -165,24 +167,18 @@ def test_pipeline_icas(benchmark, folder, tmp_path, method):
             size=(64, 64) if method in ("ssim", "tm") else None,
             **params,
         )()
-
-    def timed():
-        # The previous run's 1000 copies are still being written back to the
-        # disk: flush them first, so that their writeback does not slow this
-        # run's file creation (it did, by up to 0.3 s, on this machine's ext4).
-        os.sync()
-        cpu, wall = time.process_time(), time.perf_counter()
-        result = run()
-        # end to end, as the seed's figures; CPU of all threads (on a busy
-        # machine, wall >= cpu / cores)
-        return time.perf_counter() - wall, time.process_time() - cpu, result
+        # end to end, as the seed's figures; on a busy machine wall >= cpu / cores
+        records.append((time.perf_counter() - wall, time.process_time() - cpu, result))
 
     # The median of ROUNDS runs (one with --benchmark-disable, as CI runs it):
-    # single runs on this shared machine vary by up to 2x.
+    # single runs on this shared machine vary by up to 2x. Before each run the
+    # previous run's 1000 copies are flushed to the disk, so that their
+    # writeback does not slow this run's file creation (it did, by up to
+    # 0.3 s, on this machine's ext4).
     rounds = 1 if benchmark.disabled else ROUNDS
-    runs_done = sorted((timed() for _ in range(rounds)), key=lambda r: r[0])
-    total, cpu, result = runs_done[len(runs_done) // 2]
-    benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # (the table is the record)
+    benchmark.pedantic(run, setup=os.sync, rounds=rounds, iterations=1)
+    records.sort(key=lambda r: r[0])
+    total, cpu, result = records[len(records) // 2]
     decode = _decode_time(folder, method)
     benchmark.extra_info.update(
         timings=result.timings,
@@ -191,10 +187,10 @@ def test_pipeline_icas(benchmark, folder, tmp_path, method):
         decode_share=decode / total,
         seed_s=SEED_SECONDS[name],
         seed_ratio=SEED_SECONDS[name] / total,
-        totals_s=[r[0] for r in runs_done],
+        totals_s=[r[0] for r in records],
     )
     stages = " ".join(f"{k} {v:.2f}" for k, v in result.timings.items() if k != "total")
-    spread = f"{runs_done[0][0]:.2f}-{runs_done[-1][0]:.2f} s | " if rounds > 1 else ""
+    spread = f"{records[0][0]:.2f}-{records[-1][0]:.2f} s | " if len(records) > 1 else ""
     _TABLE[name] = {"total": total, "decode": decode, "notes": f"{spread}cpu {cpu:.2f} | {stages}"}
     assert len(result.labels) == N_IMAGES
     assert result.clusters and all(w >= result.threshold for w in result.weakest_link.values())
