@@ -224,6 +224,23 @@ def _summary(result) -> str:
     return "\n".join(lines)
 
 
+def _run_options(args: argparse.Namespace) -> dict:
+    """The options of a run that the classic and the deep-learning pipelines
+    share (Clusteror and DLClusteror take them under the same names)."""
+    return {
+        "batch_size": args.batch_size,
+        "num_of_threads": args.threads,
+        "option": args.option,
+        "transfer": args.transfer,
+        "overwrite": args.overwrite or args.demo is not None,
+        "out": args.out,
+        "order": args.order,
+        "resume": args.resume,
+        "progress": not args.quiet,
+        "recursive": args.recursive,
+    }
+
+
 def cluster_main(argv: list[str] | None = None) -> int:
     parser = _cluster_parser()
     args = parser.parse_args(argv)
@@ -266,7 +283,7 @@ def cluster_main(argv: list[str] | None = None) -> int:
             folder = make_demo(args.demo)
             print(f"demo images written to {folder}", file=sys.stderr)
         if args.method == "dl":
-            result = dl_cli.run(args, folder)
+            result = dl_cli.run(args, folder, **_run_options(args))
             print(dl_cli.summary(result))
             return 0
         from icas.cluster import Clusteror
@@ -288,19 +305,9 @@ def cluster_main(argv: list[str] | None = None) -> int:
         result = Clusteror(
             folder,
             method=args.method,
-            batch_size=args.batch_size,
             threshold=threshold,
-            num_of_threads=args.threads,
             size=tuple(args.size) if args.size else None,
             scale=tuple(args.scale) if args.scale else None,
-            option=args.option,
-            transfer=args.transfer,
-            overwrite=args.overwrite or args.demo is not None,
-            out=args.out,
-            order=args.order,
-            resume=args.resume,
-            progress=not args.quiet,
-            recursive=args.recursive,
             linkage=args.linkage,
             max_cluster_size=args.max_cluster_size[0] if args.max_cluster_size else None,
             candidate_threshold=args.candidate_threshold,
@@ -309,6 +316,7 @@ def cluster_main(argv: list[str] | None = None) -> int:
             candidates=args.candidates,
             dask_scheduler=args.dask_scheduler,
             dask_workers=args.dask_workers,
+            **_run_options(args),
             **params,
         ).process()
     except KeyboardInterrupt:

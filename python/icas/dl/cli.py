@@ -148,8 +148,9 @@ def check(args: argparse.Namespace) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace, folder: Path):
-    """Run :class:`icas.dl.DLClusteror` with the parsed flags; returns its result."""
+def run(args: argparse.Namespace, folder: Path, **options):
+    """Run :class:`icas.dl.DLClusteror` with the parsed flags and the run
+    `options` shared with the classic pipeline; returns its result."""
     from icas.dl.pipeline import DLClusteror
 
     kwargs = {
@@ -157,20 +158,7 @@ def run(args: argparse.Namespace, folder: Path):
         for dest, kw in _DL_FLAGS.items()
         if getattr(args, dest, None) is not None
     }
-    return DLClusteror(
-        folder,
-        batch_size=args.batch_size,
-        num_of_threads=args.threads,
-        option=args.option,
-        transfer=args.transfer,
-        overwrite=args.overwrite or args.demo is not None,
-        out=args.out,
-        order=args.order,
-        resume=args.resume,
-        progress=not args.quiet,
-        recursive=args.recursive,
-        **kwargs,
-    ).process()
+    return DLClusteror(folder, **options, **kwargs).process()
 
 
 def summary(result) -> str:
