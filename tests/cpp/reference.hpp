@@ -156,4 +156,13 @@ inline double safe_threshold(const std::vector<double>& values, double t, double
     return t;
 }
 
+/// The options of a threshold form: threshold t, optional groups (n,), threads.
+inline icas::PairOptions options(double t, const int64_t* groups, int threads) {
+    icas::PairOptions opt;
+    opt.threshold = t;
+    opt.groups = groups;
+    opt.n_threads = threads;
+    return opt;
+}
+
 }  // namespace ref

@@ -129,10 +129,7 @@ TEST(pairs_threshold_and_components) {
                 if (t > 0 && t < 1) cov.add(n, want.size());
                 const auto want_labels = ref::components(n, want);
                 for (int threads : ref::kThreadCounts) {
-                    icas::PairOptions opt;
-                    opt.threshold = t;
-                    opt.groups = g;
-                    opt.n_threads = threads;
+                    icas::PairOptions opt = ref::options(t, g, threads);
                     CHECK_EQ(ref::rows(icas::pairs_threshold(n, toy_sim, opt)), want);
                     std::vector<int64_t> labels(static_cast<size_t>(n), -7);
                     icas::pairs_components(n, toy_sim, opt, labels.data());

@@ -100,10 +100,7 @@ TEST(hamming_pairs_components_brute) {
                 const auto want_labels = ref::components(n, want);
                 for (auto k : kernels()) {
                     for (int threads : ref::kThreadCounts) {
-                        icas::PairOptions opt;
-                        opt.threshold = t;
-                        opt.groups = g;
-                        opt.n_threads = threads;
+                        icas::PairOptions opt = ref::options(t, g, threads);
                         CHECK_EQ(ref::rows(icas::hamming_pairs(codes.data(), n, n_bytes, opt, k)),
                                  want);
                         std::vector<int64_t> labels(static_cast<size_t>(n), -7);
@@ -150,10 +147,7 @@ TEST(mih_against_brute) {
                 const auto want_labels = ref::components(n, want);
                 for (int64_t m : {int64_t{0}, int64_t{-1}, m_min, m_min + 1, bits / 2, bits}) {
                     for (int threads : ref::kThreadCounts) {
-                        icas::PairOptions opt;
-                        opt.threshold = t;
-                        opt.groups = g;
-                        opt.n_threads = threads;
+                        icas::PairOptions opt = ref::options(t, g, threads);
                         CHECK_EQ(
                             ref::rows(icas::hamming_index_pairs(codes.data(), n, n_bytes, opt, m)),
                             want);

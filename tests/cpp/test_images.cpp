@@ -103,10 +103,7 @@ void check_forms(int64_t n, const std::function<double(int64_t, int64_t)>& sim, 
                 const int64_t* g = use_groups ? groups.data() : nullptr;
                 const auto want = ref::threshold_pairs(n, sim, t, g);
                 if (t > 0 && t < 1) cov.add(n, want.size());
-                icas::PairOptions opt;
-                opt.threshold = t;
-                opt.groups = g;
-                opt.n_threads = threads;
+                icas::PairOptions opt = ref::options(t, g, threads);
                 const auto got = ref::rows(pairs(opt));
                 REQUIRE_EQ(got.size(), want.size());
                 for (size_t e = 0; e < got.size(); ++e) {

@@ -75,10 +75,7 @@ void check_minhash(uint64_t seed) {
                             const int64_t* g = use_groups ? groups.data() : nullptr;
                             const auto want = ref::threshold_pairs(n, sim, t, g);
                             if (t > 0 && t < 1) cov.add(n, want.size());
-                            icas::PairOptions opt;
-                            opt.threshold = t;
-                            opt.groups = g;
-                            opt.n_threads = threads;
+                            icas::PairOptions opt = ref::options(t, g, threads);
                             CHECK_EQ(ref::rows(icas::minhash_pairs(sigs.data(), n, k, opt, kern)),
                                      want);
                             std::vector<int64_t> labels(static_cast<size_t>(n), -7);
@@ -122,10 +119,7 @@ void check_lsh(uint64_t seed) {
                     const auto want = ref::threshold_pairs(n, sim, t, g);
                     if (t > 0 && t < 1) cov.add(n, want.size());
                     for (int threads : ref::kThreadCounts) {
-                        icas::PairOptions opt;
-                        opt.threshold = t;
-                        opt.groups = g;
-                        opt.n_threads = threads;
+                        icas::PairOptions opt = ref::options(t, g, threads);
                         CHECK_EQ(
                             ref::rows(icas::minhash_lsh_pairs(sigs.data(), n, k, bands, rows, opt)),
                             want);

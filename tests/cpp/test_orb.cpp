@@ -152,10 +152,7 @@ TEST(orb_forms_against_brute) {
                         const int64_t* g = use_groups ? groups.data() : nullptr;
                         const auto want = ref::threshold_pairs(n, sim, t, g);
                         if (t > 0 && t < 1) cov.add(n, want.size());
-                        icas::PairOptions opt;
-                        opt.threshold = t;
-                        opt.groups = g;
-                        opt.n_threads = threads;
+                        icas::PairOptions opt = ref::options(t, g, threads);
                         CHECK_EQ(ref::rows(icas::orb_pairs(v, opt)), want);
                         std::vector<int64_t> labels(static_cast<size_t>(n), -7);
                         icas::orb_components(v, opt, labels.data());
