@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 from icas.cluster import batches as _batches
 from icas.cluster import checkpoint, output, plan
-from icas.cluster.layout import Placement
 from icas.cluster.merge import Batch, merge_nodes
 
 
@@ -57,10 +55,5 @@ class FolderSteps:
                     nodes,
                 )
             )
-        t = time.perf_counter()
-        labels, batch_of, reps, weak, todo = self._merge_units(results, threshold)
-        timings["merge"] = time.perf_counter() - t
-        means = self._final_means(todo, timings)
-        dest = self._result_destinations(labels)
-        placed = Placement(labels, batch_of, reps, weak, means, dest)
+        placed = self._merged_placement(self._merge_units, results, threshold, timings)
         return self._finish(out_dir, threshold, rule, placed, skipped, timings, t0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from icas.cluster import guards
+from icas.cluster.layout import Placement
 from icas.cluster.links import MEAN_SAMPLE, mean_offdiagonal, weakest_links
 from icas.cluster.methods import similarity_matrix, threshold_range
 from icas.cluster.threshold import sample_indices
@@ -225,6 +226,16 @@ class MergeSteps:
             for g in np.unique(glabels[glabels >= 0])
         }
         return (*merged_layout(results, paths, glabels), weak, todo)
+
+    def _merged_placement(self, merge, results: list[Batch], threshold: float, timings: dict):
+        """Where a merged run puts its files: `merge` (:meth:`_merge`, or
+        :meth:`_merge_units` for batch folders), timed as the merge stage,
+        then the final clusters' mean similarities and destinations."""
+        t = time.perf_counter()
+        labels, batch_of, reps, weak, todo = merge(results, threshold)
+        timings["merge"] = time.perf_counter() - t
+        means = self._final_means(todo, timings)
+        return Placement(labels, batch_of, reps, weak, means, self._result_destinations(labels))
 
     def _final_means(self, todo: dict, timings: dict) -> dict[int, float]:
         """Mean similarity of every final cluster; clusters that span batches

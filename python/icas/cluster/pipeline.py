@@ -255,11 +255,7 @@ class Clusteror(BatchSteps, MergeSteps, FolderSteps, FinishSteps):
         if self.option == "dontmerge":
             labels, batch_of, reps, weak, means = self._batch_layout(results)
             dest = self._batch_destinations(results, labels, batch_of)
+            placed = Placement(labels, batch_of, reps, weak, means, dest)
         else:
-            t = time.perf_counter()
-            labels, batch_of, reps, weak, todo = self._merge(results, threshold)
-            timings["merge"] = time.perf_counter() - t
-            means = self._final_means(todo, timings)
-            dest = self._result_destinations(labels)
-        placed = Placement(labels, batch_of, reps, weak, means, dest)
+            placed = self._merged_placement(self._merge, results, threshold, timings)
         return self._finish(out_dir, threshold, rule, placed, skipped, timings, t0)
