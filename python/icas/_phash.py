@@ -199,7 +199,7 @@ def _pillow13_order() -> bool:
     return int(PIL.__version__.split(".")[0]) >= 13
 
 
-def lanczos_resize(pixels: np.ndarray, size) -> np.ndarray:
+def lanczos_resize(pixels: np.ndarray, size, *, out: np.ndarray | None = None) -> np.ndarray:
     """Pillow's LANCZOS resize of a grayscale image, bit for bit, faster.
 
     Equal to ``np.asarray(Image.fromarray(pixels).resize(size,
@@ -217,12 +217,15 @@ def lanczos_resize(pixels: np.ndarray, size) -> np.ndarray:
         (the only conversion).
     size : (int, int)
         ``(width, height)`` of the result, as in Pillow; each at least 1.
+    out : numpy.ndarray, optional
+        A writeable, C-contiguous ``(height, width)`` uint8 array to write the
+        result into (kept from image to image, it saves allocating one).
 
     Returns
     -------
     numpy.ndarray
-        ``(height, width)`` uint8, a new array (a copy when the size is equal,
-        as Pillow's).
+        ``(height, width)`` uint8: `out`, or a new array (a copy when the size
+        is equal, as Pillow's).
     """
     pixels = _v.array(pixels, name="pixels", dtype=np.uint8, ndim=2)
     if pixels.size == 0:
@@ -236,7 +239,7 @@ def lanczos_resize(pixels: np.ndarray, size) -> np.ndarray:
             raise TypeError(f"size {name} must be an int, got {type(v).__name__}")
         if v < 1:
             raise ValueError(f"size {name} must be >= 1, got {v}")
-    return _core.resize_lanczos(pixels, int(h), int(w), _pillow13_order())
+    return _core.resize_lanczos(pixels, int(h), int(w), _pillow13_order(), into=out)
 
 
 def phash_bits(image, hash_size: int = 64, highfreq_factor: int = 16) -> np.ndarray:
@@ -258,10 +261,7 @@ def phash_bits(image, hash_size: int = 64, highfreq_factor: int = 16) -> np.ndar
     # then Pillow's LANCZOS resize, here in C++ (bit for bit), into this
     # thread's kept array.
     gray = np.asarray(image if image.mode == "L" else image.convert("L"))
-    gray = _v.array(gray, name="pixels", dtype=np.uint8, ndim=2)
-    resized = _core.resize_lanczos(
-        gray, n, n, _pillow13_order(), into=_scratch_array("resized", (n, n), np.uint8)
-    )
+    resized = lanczos_resize(gray, (n, n), out=_scratch_array("resized", (n, n), np.uint8))
     return phash_pixels(resized, hash_size)[0]
 
 

@@ -138,10 +138,12 @@ def _copy_data(fi: int, fo: int, size: int) -> None:
 def _copy_xattrs(fi: int, fo: int) -> None:
     """Extended attributes, as shutil.copy2 copies them: those the file
     systems do not support or this user may not set are left behind."""
+    if not hasattr(os, "listxattr"):  # (no xattrs on this platform)
+        return
     try:
         names = os.listxattr(fi)
-    except (OSError, AttributeError) as exc:  # (no xattrs on this platform)
-        if isinstance(exc, AttributeError) or exc.errno in _NO_XATTR:
+    except OSError as exc:
+        if exc.errno in _NO_XATTR:
             return
         raise
     for name in names:
